@@ -1,0 +1,149 @@
+"""`radio-engine` and its subcommands: thin argument parsing that calls into the package.
+
+Every subcommand takes --broker (or RADIO_BROKER) and reads the rest of its configuration from
+Settings (RADIO_* environment variables); heavy imports happen only inside the chosen command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from radio_engine.settings import Settings
+
+#: subcommand -> "module:function"; each function takes (args, settings) and returns an exit code
+COMMANDS: dict[str, str] = {
+    "broker": "radio_engine.broker.commands:run",
+    "worker": "radio_engine.worker.main:run",
+    "produce-audio": "radio_engine.player.produce_audio:run",
+    "replay": "radio_engine.player.replay:run",
+    "tail": "radio_engine.player.tail:run",
+    "demo": "radio_engine.demo:run",
+    "train": "radio_engine.training.train:run",
+    "split": "radio_engine.training.data:run_split",
+    "evaluate": "radio_engine.training.evaluate:run",
+    "evaluate-audio": "radio_engine.training.evaluate_audio:run",
+    "simulate": "radio_engine.training.simulate:run",
+    "settings": "radio_engine.cli:show_settings",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="radio-engine", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--broker", help="Kafka bootstrap servers (env RADIO_BROKER)")
+        return p
+
+    p = command("broker", "run the dev Apache Kafka broker (KRaft, jars from Maven Central)")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--foreground", action="store_true", help="start: stay attached, stop on Ctrl-C")
+
+    p = command("worker", "run the Faust worker: listens -> GRU state -> queues; audio -> tracks")
+    p.add_argument("--model", help="model directory (env RADIO_MODEL_DIR)")
+    p.add_argument("--port", type=int, help="HTTP port for /metrics, /health, /queues/<id>")
+    p.add_argument("--data-dir", help="Faust data directory (env RADIO_WORKER_DATA_DIR)")
+
+    p = command("produce-audio", "send the audio of every track in DIR as chunks onto Kafka")
+    p.add_argument("directory", help="folder of audio files (searched recursively)")
+    p.add_argument("--metadata", help="CSV with clip_path/artist/title columns (game-music)")
+    p.add_argument("--limit", type=int, help="send at most this many tracks")
+    p.add_argument("--chunk-seconds", type=float, default=10.0, help="audio per chunk")
+    p.add_argument("--format", default="flac", choices=["flac", "wav", "ogg", "pcm_s16le"])
+
+    p = command("replay", "replay listening sessions from a CSV as live listen events")
+    p.add_argument("events", help="CSV with the columns of 30Music events.csv")
+    p.add_argument("--speed", type=float, help="speed-up over real time (0 = as fast as possible)")
+    p.add_argument("--limit", type=int, help="send at most this many events")
+    p.add_argument("--listeners", type=int, help="replay only the first N listeners")
+    p.add_argument("--rate", type=float, help="cap on events per second")
+
+    p = command("tail", "follow one listener's radio queue as it changes")
+    p.add_argument("--listener", required=True)
+    p.add_argument("--count", type=int, help="stop after this many queue versions")
+    p.add_argument("--timeout", type=float, help="stop after this many seconds")
+
+    p = command("demo", "broker + worker + real audio + replayed real sessions, live queues")
+    p.add_argument("--speed", type=float, default=3600.0, help="replay speed-up over real time")
+    p.add_argument("--events", type=int, default=20000, help="listen events to replay")
+    p.add_argument("--show", type=int, default=3, help="listeners whose queues are shown")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--model", help="model directory (default: train one if none exists)")
+
+    p = command("train", "train the listener GRU and audio encoder, export a model directory")
+    p.add_argument("--events", required=True, help="training events CSV (30Music columns)")
+    p.add_argument("--audio", help="folder of audio clips for the audio encoder")
+    p.add_argument("--metadata", help="clip metadata CSV (artist per clip)")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--valid", help="validation events CSV (default: split off the last day)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-minutes", type=float, help="stop training after this long")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--id-only", action="store_true", help="ablation: no artist, no audio")
+
+    p = command("split", "split events into train/validation by time (last day of each fold)")
+    p.add_argument("--events", required=True)
+    p.add_argument("--out", required=True, help="folder for train.csv and valid.csv")
+    p.add_argument("--days", type=float, default=1.0, help="days held out at the end of a fold")
+
+    p = command(
+        "evaluate", "next-track HR@k / MRR@k for the model and baselines on one set of pairs"
+    )
+    p.add_argument("--model", required=True)
+    p.add_argument("--train", required=True)
+    p.add_argument("--test", required=True)
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--id-only-model", help="model directory of the id-only GRU baseline")
+
+    p = command("evaluate-audio", "leave-one-out audio neighbours: our embedding vs MFCC stats")
+    p.add_argument("--audio", required=True)
+    p.add_argument("--metadata", required=True)
+    p.add_argument("--model", help="model directory (its audio encoder)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("simulate", "simulated listeners over real clips: do audio-only tracks reach them?")
+    p.add_argument("--model", required=True)
+    p.add_argument("--audio", required=True)
+    p.add_argument("--metadata", required=True)
+    p.add_argument("--listeners", type=int, default=200)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--json", action="store_true")
+
+    command("settings", "print every setting with its env var, type, default and doc")
+    return parser
+
+
+def show_settings(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the settings table (env var, type, default, doc) and the values in force."""
+    rows = Settings.describe()
+    width = max(len(r[0]) for r in rows)
+    for env, kind, default, doc in rows:
+        current = repr(getattr(settings, env.removeprefix("RADIO_").lower()))
+        marker = "" if current == default else f"  [now {current}]"
+        print(f"{env:<{width}}  {kind:<5}  {default:<28}  {doc}{marker}")
+    return 0
+
+
+def _resolve(target: str) -> Callable[[argparse.Namespace, Settings], int]:
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `radio-engine` console script."""
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env().with_overrides(broker=args.broker)
+    try:
+        return int(_resolve(COMMANDS[args.command])(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

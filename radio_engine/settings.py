@@ -1,0 +1,112 @@
+"""One settings object: every setting has a type, a default, an environment variable and a doc.
+
+Commands read `Settings.from_env()`; command-line flags override single fields with
+`dataclasses.replace`. `radio-engine settings` prints the table below, so docs cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "RADIO_"
+
+
+def _setting(default: Any, doc: str) -> Any:
+    """A dataclass field carrying its one-line doc; the env var is RADIO_<FIELD NAME>."""
+    return field(default=default, metadata={"doc": doc})
+
+
+def default_home() -> Path:
+    """Where the engine keeps caches (Kafka jars, broker data, models) unless told otherwise."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "radio-engine"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the engine, the worker, the broker launcher and the player tools."""
+
+    broker: str = _setting("127.0.0.1:19092", "Kafka bootstrap servers (host:port[,host:port])")
+    home: str = _setting(str(default_home()), "cache dir: Kafka jars, broker data, default model")
+    model_dir: str = _setting("", "model directory to serve (empty: <home>/models/current)")
+    kafka_version: str = _setting("4.1.1", "Apache Kafka version the dev broker runs")
+    broker_controller_port: int = _setting(19093, "KRaft controller port of the dev broker")
+    topic_partitions: int = _setting(8, "partitions of the listens/queues topics when created")
+    topic_listens: str = _setting("radio.listens.v1", "listen events in (key = listener_id)")
+    topic_audio: str = _setting("radio.audio-chunks.v1", "audio chunks in (key = track_id)")
+    topic_tracks: str = _setting("radio.tracks.v1", "track embeddings, compacted (key = track_id)")
+    topic_queues: str = _setting("radio.queues.v1", "radio queues out (key = listener_id)")
+    topic_dead_letters: str = _setting("radio.dead-letters.v1", "bad input with the reason")
+    app_id: str = _setting("radio-engine", "Faust app id (consumer group, table changelogs)")
+    worker_port: int = _setting(6066, "worker HTTP port: /metrics, /health, /queues/<id>")
+    worker_data_dir: str = _setting("", "Faust data dir (empty: <home>/worker-<port>)")
+    batch_max: int = _setting(512, "most listen events taken into one micro-batch")
+    batch_within_s: float = _setting(0.05, "longest wait to fill a micro-batch, seconds")
+    queue_length: int = _setting(10, "tracks kept ahead in every listener's queue")
+    pool_size: int = _setting(200, "candidate pool per listener, re-ranked on every event")
+    history_length: int = _setting(50, "recent tracks remembered per listener (not re-queued)")
+    artist_window: int = _setting(3, "at most `artist_max` tracks of one artist in this window")
+    artist_max: int = _setting(1, "tracks of one artist allowed inside `artist_window`")
+    exploration: float = _setting(0.05, "share of queue slots given to exploration picks")
+    seed: int = _setting(7, "seed for exploration and anything else random at serve time")
+    audio_max_chunk_bytes: int = _setting(768 * 1024, "largest audio chunk accepted (bytes)")
+    audio_max_track_seconds: float = _setting(1200.0, "longest track audio accepted (seconds)")
+    replay_speed: float = _setting(0.0, "replay speed-up over real time (0: as fast as possible)")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from RADIO_* environment variables, falling back to the defaults."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _parse(raw, type(f.default), f.name)
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Return a copy with the given fields replaced (None values are ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.model_dir) if self.model_dir else self.home_path / "models" / "current"
+
+    @property
+    def worker_data_path(self) -> Path:
+        if self.worker_data_dir:
+            return Path(self.worker_data_dir)
+        return self.home_path / f"worker-{self.worker_port}"
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str, str]]:
+        """(env var, type, default, doc) for every setting, for `radio-engine settings`."""
+        return [
+            (
+                ENV_PREFIX + f.name.upper(),
+                type(f.default).__name__,
+                repr(f.default),
+                f.metadata["doc"],
+            )
+            for f in dataclasses.fields(cls)
+        ]
+
+
+def _parse(raw: str, kind: type, name: str) -> Any:
+    """Parse one env value into the setting's type with an error that names the variable."""
+    try:
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(
+            f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind.__name__}"
+        ) from exc
