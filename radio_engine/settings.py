@@ -54,6 +54,7 @@ class Settings:
     seed: int = _setting(7, "seed for exploration and anything else random at serve time")
     audio_max_chunk_bytes: int = _setting(768 * 1024, "largest audio chunk accepted (bytes)")
     audio_max_track_seconds: float = _setting(1200.0, "longest track audio accepted (seconds)")
+    data_dir: str = _setting("", "real data sets (empty: ../shared/data beside the checkout)")
     replay_speed: float = _setting(0.0, "replay speed-up over real time (0: as fast as possible)")
 
     @classmethod
@@ -85,6 +86,13 @@ class Settings:
         if self.worker_data_dir:
             return Path(self.worker_data_dir)
         return self.home_path / f"worker-{self.worker_port}"
+
+    @property
+    def data_path(self) -> Path:
+        """Where ../shared/data lives: 30music/ and game-music/ (read, never copied)."""
+        if self.data_dir:
+            return Path(self.data_dir)
+        return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, str, str]]:

@@ -1,0 +1,116 @@
+"""Audio chunks -> track records: ordered assembly, incremental features, embedding when complete.
+
+Plain logic with no Kafka: the worker's audio agent feeds it raw messages in partition order and
+publishes what it returns. Each chunk is decoded on arrival and its MFCC frames computed at once,
+so the work is spread over the chunks and a finished track only costs the deltas and the encoder.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from radio_engine import schemas
+from radio_engine.audio.decode import decode_chunk
+from radio_engine.audio.features import StreamingFeatures
+from radio_engine.schemas import BadMessage
+
+#: metadata fields copied from a track's first chunk into its track record
+METADATA_FIELDS = ("artist_id", "title", "album", "duration_s")
+
+
+@dataclass
+class TrackInProgress:
+    """A track whose chunks are arriving: its features so far and the chunk it expects next."""
+
+    features: StreamingFeatures
+    metadata: dict[str, Any]
+    next_seq: int = 1
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class AudioAssembler:
+    """Turns ordered audio chunks into track records (schemas/track.v1.json)."""
+
+    def __init__(
+        self,
+        embed: Callable[[np.ndarray], np.ndarray],
+        model_version: str,
+        *,
+        max_chunk_bytes: int,
+        max_track_seconds: float,
+    ) -> None:
+        self.embed = embed
+        self.model_version = model_version
+        self.max_chunk_bytes = max_chunk_bytes
+        self.max_track_seconds = max_track_seconds
+        self.in_progress: dict[str, TrackInProgress] = {}
+
+    def accept(self, key: bytes | None, raw: bytes) -> dict[str, Any] | None:
+        """Take one chunk message; return the finished track record, or None if more is due.
+
+        Raises BadMessage (reason: bad_json, schema, key_mismatch, oversize, out_of_order,
+        bad_audio) for a chunk that cannot be used; a track with a bad chunk is abandoned.
+        """
+        # base64 inflates by 4/3; allow the JSON envelope on top of the decoded limit
+        if len(raw) > self.max_chunk_bytes * 4 // 3 + 4096:
+            raise BadMessage("oversize", f"chunk message of {len(raw)} bytes is over the limit")
+        chunk = schemas.decode("audio_chunk", raw)
+        track_id = chunk["track_id"]
+        if key is not None and key.decode("utf-8", "replace") != track_id:
+            raise BadMessage("key_mismatch", f"key {key!r} is not track_id {track_id!r}")
+        seq = chunk["seq"]
+        if seq == 0:
+            metadata = {k: chunk["metadata"][k] for k in METADATA_FIELDS if k in chunk.get("metadata", {})}
+            track = TrackInProgress(features=StreamingFeatures(), metadata=metadata)
+            self.in_progress[track_id] = track
+        else:
+            track = self.in_progress.get(track_id)
+            if track is None or seq != track.next_seq:
+                expected = "seq 0 (no track in progress)" if track is None else f"seq {track.next_seq}"
+                self.in_progress.pop(track_id, None)
+                raise BadMessage("out_of_order", f"track {track_id}: got seq {seq}, expected {expected}")
+            track.next_seq += 1
+        try:
+            self._push(track, chunk)
+        except BadMessage:
+            self.in_progress.pop(track_id, None)
+            raise
+        if not chunk["last"]:
+            return None
+        del self.in_progress[track_id]
+        return self._finish(track_id, track)
+
+    def _push(self, track: TrackInProgress, chunk: dict[str, Any]) -> None:
+        try:
+            data = base64.b64decode(chunk["data"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise BadMessage("bad_audio", f"data is not base64: {exc}") from None
+        if len(data) > self.max_chunk_bytes:
+            raise BadMessage("oversize", f"chunk of {len(data)} bytes > {self.max_chunk_bytes}")
+        samples, rate = decode_chunk(data, chunk["format"], chunk.get("sample_rate"), chunk.get("channels"))
+        track.features.push(samples, rate)
+        if track.features.seconds > self.max_track_seconds:
+            raise BadMessage(
+                "oversize", f"track is longer than {self.max_track_seconds:.0f} s of audio"
+            )
+
+    def _finish(self, track_id: str, track: TrackInProgress) -> dict[str, Any]:
+        frames = track.features.finish()
+        if frames.shape[0] < 2:
+            raise BadMessage("bad_audio", f"track {track_id} has too little audio to describe")
+        embedding = np.asarray(self.embed(frames), dtype=np.float32).reshape(-1)
+        record: dict[str, Any] = {
+            "track_id": track_id,
+            **track.metadata,
+            "embedding": [float(v) for v in embedding],
+            "model_version": self.model_version,
+            "audio_seconds": round(float(track.features.seconds), 3),
+        }
+        return schemas.validate("track", record)
