@@ -1,0 +1,63 @@
+"""Create the engine's topics, idempotently, with the partitions and configs each one needs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from radio_engine.broker.config import MESSAGE_MAX_BYTES
+from radio_engine.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: name, partitions and topic-level configs."""
+
+    name: str
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The engine's topics: keyed by listener (partitioned wide) or by track (compacted)."""
+    wide = settings.topic_partitions
+    return [
+        TopicSpec(settings.topic_listens, wide),
+        TopicSpec(settings.topic_queues, wide),
+        TopicSpec(settings.topic_audio, 1, {"max.message.bytes": str(MESSAGE_MAX_BYTES)}),
+        TopicSpec(
+            settings.topic_tracks,
+            1,
+            {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+        ),
+        TopicSpec(settings.topic_dead_letters, 1, {"max.message.bytes": str(MESSAGE_MAX_BYTES)}),
+    ]
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create whichever of the engine's topics are missing; returns the names created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.broker, request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        if missing:
+            # another process may have created them first: that is fine
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in missing]
+                )
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+def ensure_topics_sync(settings: Settings) -> list[str]:
+    """ensure_topics for code that is not in an event loop."""
+    return asyncio.run(ensure_topics(settings))
