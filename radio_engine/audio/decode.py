@@ -1,0 +1,93 @@
+"""Audio bytes <-> samples with soundfile: decode one self-contained chunk, cut a track into chunks.
+
+Every chunk on radio.audio-chunks.v1 decodes on its own (raw PCM, or a small WAV/FLAC/OGG file),
+so the worker can featurise a track while its later chunks are still on the way.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from radio_engine.schemas import BadMessage
+
+#: container formats soundfile reads and writes for chunks, with the subtype used when writing
+CONTAINERS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
+FORMATS = ("pcm_s16le", *CONTAINERS)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Average the channels of [frames, channels] audio into float32 mono."""
+    if samples.ndim == 1:
+        return samples.astype(np.float32, copy=False)
+    return samples.mean(axis=1, dtype=np.float32)
+
+
+def decode_chunk(
+    data: bytes, fmt: str, sample_rate: int | None = None, channels: int | None = None
+) -> tuple[np.ndarray, int]:
+    """Decode one chunk into (mono float32 samples in [-1, 1], sample rate).
+
+    Raises BadMessage('bad_audio') for bytes that do not decode, and
+    BadMessage('unknown_track_format') for a format this engine does not take.
+    """
+    if fmt == "pcm_s16le":
+        if not sample_rate or not channels:
+            raise BadMessage("bad_audio", "pcm_s16le chunks need sample_rate and channels")
+        if len(data) % (2 * channels):
+            raise BadMessage("bad_audio", f"{len(data)} PCM bytes is not whole {channels}-channel frames")
+        pcm = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+        return to_mono(pcm.reshape(-1, channels)), int(sample_rate)
+    if fmt not in CONTAINERS:
+        raise BadMessage("unknown_track_format", f"audio format {fmt!r} is not one of {FORMATS}")
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise BadMessage("bad_audio", f"{fmt} chunk does not decode: {exc}") from None
+    if samples.size == 0:
+        raise BadMessage("bad_audio", f"{fmt} chunk holds no audio")
+    mono = to_mono(samples)
+    if not np.all(np.isfinite(mono)):
+        raise BadMessage("bad_audio", f"{fmt} chunk decodes to non-finite samples")
+    return mono, int(rate)
+
+
+def load_audio_file(path: Path | str) -> tuple[np.ndarray, int]:
+    """Read a whole audio file as (mono float32, sample rate)."""
+    samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return to_mono(samples), int(rate)
+
+
+def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
+    """Encode mono float32 samples as one self-contained chunk in `fmt`."""
+    clipped = np.clip(samples, -1.0, 1.0)
+    if fmt == "pcm_s16le":
+        return (clipped * 32767.0).astype("<i2").tobytes()
+    if fmt not in CONTAINERS:
+        raise ValueError(f"audio format {fmt!r} is not one of {FORMATS}")
+    container, subtype = CONTAINERS[fmt]
+    buffer = io.BytesIO()
+    sf.write(buffer, clipped, sample_rate, format=container, subtype=subtype)
+    return buffer.getvalue()
+
+
+def encode_chunks(
+    samples: np.ndarray,
+    sample_rate: int,
+    fmt: str = "flac",
+    chunk_seconds: float = 10.0,
+    max_bytes: int = 700 * 1024,
+) -> list[bytes]:
+    """Cut a track into self-contained chunks of about `chunk_seconds`, each under `max_bytes`.
+
+    A chunk that comes out too big is re-cut at half the length, so any format fits.
+    """
+    step = max(1, int(chunk_seconds * sample_rate))
+    while True:
+        chunks = [encode_audio(samples[i : i + step], sample_rate, fmt) for i in range(0, len(samples), step)]
+        if all(len(c) <= max_bytes for c in chunks) or step <= sample_rate // 10:
+            return chunks
+        step //= 2
