@@ -56,8 +56,15 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         stream_recovery_delay=0.0,
         table_standby_replicas=0,
         web_enabled=True,
+        key_serializer="raw",  # every topic and the table carry bytes we encode ourselves
+        value_serializer="raw",
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    raw = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
     listens = app.topic(settings.topic_listens, partitions=settings.topic_partitions, **raw)
     audio = app.topic(settings.topic_audio, **raw)
     tracks = app.topic(settings.topic_tracks, **raw)
@@ -69,18 +76,23 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         partitions=settings.topic_partitions,
         key_type=bytes,
         value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
     )
-    metrics.MODEL_INFO.labels(engine.model.version, str(engine.model.manifest.trained).lower()).set(1)
+    metrics.MODEL_INFO.labels(engine.model.version, str(engine.model.manifest.trained).lower()).set(
+        1
+    )
 
     @app.agent(listens, name="listens")
     async def process_listens(stream: faust.StreamT) -> None:
         """Micro-batches of listen events -> listener state + queues (see the module docstring)."""
         async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
             messages = [
-                InMessage(e.message.key, e.message.value, e.message.partition, e.message.offset,
-                          e.message.timestamp or time.time())
+                InMessage(
+                    e.message.key,
+                    e.message.value,
+                    e.message.partition,
+                    e.message.offset,
+                    e.message.timestamp or time.time(),
+                )
                 for e in events
             ]
             outcome = engine.listens.process(messages, table.data.get)
@@ -105,20 +117,40 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
             except schemas.BadMessage as exc:
                 metrics.AUDIO_CHUNKS.labels("dead_letter").inc()
                 metrics.DEAD_LETTERS.labels(settings.topic_audio, exc.reason).inc()
-                await dead.send(key=message.key, value=dead_letter(
-                    exc.reason, exc.error, topic=message.topic, partition=message.partition,
-                    offset=message.offset, key=message.key, value=message.value))
+                await dead.send(
+                    key=message.key,
+                    value=dead_letter(
+                        exc.reason,
+                        exc.error,
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        key=message.key,
+                        value=message.value,
+                    ),
+                )
                 continue
-            except Exception as exc:  # noqa: BLE001 - no input may crash the worker
+            except Exception as exc:  # no input may crash the worker
                 log.exception("audio chunk at %s/%s failed", message.partition, message.offset)
                 metrics.DEAD_LETTERS.labels(settings.topic_audio, "internal").inc()
-                await dead.send(key=message.key, value=dead_letter(
-                    "internal", repr(exc), topic=message.topic, partition=message.partition,
-                    offset=message.offset, key=message.key, value=message.value))
+                await dead.send(
+                    key=message.key,
+                    value=dead_letter(
+                        "internal",
+                        repr(exc),
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        key=message.key,
+                        value=message.value,
+                    ),
+                )
                 continue
             metrics.AUDIO_CHUNKS.labels("accepted").inc()
             if record is not None:
-                await tracks.send(key=record["track_id"].encode(), value=schemas.encode("track", record))
+                await tracks.send(
+                    key=record["track_id"].encode(), value=schemas.encode("track", record)
+                )
                 metrics.TRACKS_EMBEDDED.inc()
                 metrics.AUDIO_SECONDS.inc(record["audio_seconds"])
                 metrics.EMBED_SECONDS.observe(time.perf_counter() - started)
@@ -191,7 +223,7 @@ def _apply_track_record(settings: Settings, engine: Engine, record: Any) -> None
     try:
         track = schemas.decode("track", record.value)
         engine.catalog.upsert_audio_track(track, engine.model)
-    except Exception as exc:  # noqa: BLE001 - a bad catalog record must not stop the worker
+    except Exception as exc:  # a bad catalog record must not stop the worker
         reason = exc.reason if isinstance(exc, schemas.BadMessage) else "internal"
         metrics.DEAD_LETTERS.labels(settings.topic_tracks, reason).inc()
         log.warning("track record %s/%s refused: %s", record.partition, record.offset, exc)

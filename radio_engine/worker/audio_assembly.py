@@ -67,15 +67,21 @@ class AudioAssembler:
             raise BadMessage("key_mismatch", f"key {key!r} is not track_id {track_id!r}")
         seq = chunk["seq"]
         if seq == 0:
-            metadata = {k: chunk["metadata"][k] for k in METADATA_FIELDS if k in chunk.get("metadata", {})}
+            metadata = {
+                k: chunk["metadata"][k] for k in METADATA_FIELDS if k in chunk.get("metadata", {})
+            }
             track = TrackInProgress(features=StreamingFeatures(), metadata=metadata)
             self.in_progress[track_id] = track
         else:
             track = self.in_progress.get(track_id)
             if track is None or seq != track.next_seq:
-                expected = "seq 0 (no track in progress)" if track is None else f"seq {track.next_seq}"
+                expected = (
+                    "seq 0 (no track in progress)" if track is None else f"seq {track.next_seq}"
+                )
                 self.in_progress.pop(track_id, None)
-                raise BadMessage("out_of_order", f"track {track_id}: got seq {seq}, expected {expected}")
+                raise BadMessage(
+                    "out_of_order", f"track {track_id}: got seq {seq}, expected {expected}"
+                )
             track.next_seq += 1
         try:
             self._push(track, chunk)
@@ -94,7 +100,9 @@ class AudioAssembler:
             raise BadMessage("bad_audio", f"data is not base64: {exc}") from None
         if len(data) > self.max_chunk_bytes:
             raise BadMessage("oversize", f"chunk of {len(data)} bytes > {self.max_chunk_bytes}")
-        samples, rate = decode_chunk(data, chunk["format"], chunk.get("sample_rate"), chunk.get("channels"))
+        samples, rate = decode_chunk(
+            data, chunk["format"], chunk.get("sample_rate"), chunk.get("channels")
+        )
         track.features.push(samples, rate)
         if track.features.seconds > self.max_track_seconds:
             raise BadMessage(

@@ -44,7 +44,7 @@ def run_worker(settings: Settings) -> int:
         f"metrics http://127.0.0.1:{settings.worker_port}/metrics",
         flush=True,
     )
-    worker = faust.Worker(app, loglevel="WARNING", quiet=True, web_port=settings.worker_port)
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
     # faust's Worker leaves the root logger at DEBUG (DESIGN.md: ~40 us a produced record)
     worker.on_setup_root_logger = _quiet_root_logger  # type: ignore[method-assign]
     worker.execute_from_commandline()

@@ -5,7 +5,9 @@ Hot paths observe once per micro-batch, not once per event (a labelled inc costs
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()  # the *_created series only add noise to every scrape
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
