@@ -68,7 +68,9 @@ def validate(kind: str, obj: Any) -> dict[str, Any]:
     try:
         validator(kind)(obj)
     except fastjsonschema.JsonSchemaException as exc:
-        raise BadMessage("schema", str(exc.message)) from None
+        got = repr(exc.value)
+        got = got if len(got) <= 80 else got[:77] + "..."
+        raise BadMessage("schema", f"{exc.message} (got {got})") from None
     return obj
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import DefaultPartitioner
 
 from radio_engine.player.kafka_io import make_consumer
@@ -41,6 +42,23 @@ def partition_for(listener_id: str, partitions: int) -> int:
     return DefaultPartitioner()(listener_id.encode(), all_parts, all_parts)
 
 
+async def topic_partitions(settings: Settings, topic: str, timeout: float = 30.0) -> list[int]:
+    """The partitions of a topic, waiting for it to exist."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
+    await admin.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            [meta] = await admin.describe_topics([topic])
+            if meta["partitions"]:
+                return sorted(p["partition"] for p in meta["partitions"])
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {topic} does not exist at {settings.broker}")
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
 async def follow_queues(
     settings: Settings, listener_ids: Iterable[str] | None = None, timeout: float | None = None
 ) -> AsyncIterator[dict[str, Any]]:
@@ -50,12 +68,7 @@ async def follow_queues(
     await consumer.start()
     deadline = time.monotonic() + timeout if timeout else None
     try:
-        partitions = None
-        while not partitions:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(settings.topic_queues)
-            if not partitions:
-                await asyncio.sleep(0.5)
+        partitions = await topic_partitions(settings, settings.topic_queues)
         if wanted is not None:
             chosen = {partition_for(lid, len(partitions)) for lid in wanted}
         else:

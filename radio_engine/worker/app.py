@@ -18,13 +18,12 @@ A crash before 6 replays the batch; step 3's offset check makes the replay harml
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from radio_engine import schemas
 from radio_engine.settings import Settings
@@ -191,7 +190,9 @@ def _observe_listen_batch(outcome: Any, size: int) -> None:
 
 async def _follow_tracks_topic(app: faust.App, settings: Settings, engine: Engine) -> None:
     """Consume every partition of the tracks topic into the in-memory catalog, forever."""
+    # no group: the subscription takes every partition, so every worker sees every track
     consumer = AIOKafkaConsumer(
+        settings.topic_tracks,
         bootstrap_servers=settings.broker,
         enable_auto_commit=False,
         group_id=None,
@@ -199,13 +200,6 @@ async def _follow_tracks_topic(app: faust.App, settings: Settings, engine: Engin
     )
     await consumer.start()
     try:
-        partitions: set[int] | None = None
-        while partitions is None:
-            await consumer.topics()  # refreshes metadata: the topic may not exist yet
-            partitions = consumer.partitions_for_topic(settings.topic_tracks)
-            if partitions is None:
-                await asyncio.sleep(1.0)
-        consumer.assign([TopicPartition(settings.topic_tracks, p) for p in sorted(partitions)])
         while not app.should_stop:
             batches = await consumer.getmany(timeout_ms=500, max_records=1000)
             for records in batches.values():

@@ -29,3 +29,85 @@ def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         settings = settings.with_overrides(topic_partitions=4)
         ensure_topics_sync(settings)
         yield settings
+
+
+# -- a real worker process against the real broker ---------------------------------------------
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from radio_engine.broker.launcher import free_port  # noqa: E402
+
+
+@dataclass
+class WorkerProcess:
+    """A `radio-engine worker` child process and how to reach it."""
+
+    proc: subprocess.Popen[bytes]
+    settings: Settings
+    log: Path
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.settings.worker_port}{path}"
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url(path), timeout=5) as response:
+            return response.read()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_worker(settings: Settings, log: Path, timeout: float = 90) -> WorkerProcess:
+    """Start a worker with these settings and wait until /health answers and it owns partitions."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RADIO_")}
+    for env_name, _, _, _ in Settings.describe():
+        env[env_name] = str(getattr(settings, env_name.removeprefix("RADIO_").lower()))
+    handle = open(log, "ab")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "radio_engine.cli", "worker"],
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    worker = WorkerProcess(proc, settings, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError):
+            worker.get("/health")
+            return worker
+        time.sleep(0.5)
+    worker.stop()
+    raise TimeoutError(f"worker did not come up:\n{log.read_text()[-3000:]}")
+
+
+def worker_settings(
+    base: Settings, tmp: Path, model_dir: Path, app_id: str, **overrides: object
+) -> Settings:
+    """Settings for one test's worker: its own app id (group, changelog), port and data dir."""
+    return base.with_overrides(
+        model_dir=str(model_dir),
+        app_id=app_id,
+        worker_port=free_port(),
+        worker_data_dir=str(tmp / f"data-{app_id}"),
+        topic_listens=f"{app_id}.listens",
+        topic_queues=f"{app_id}.queues",
+        topic_audio=f"{app_id}.audio",
+        topic_tracks=f"{app_id}.tracks",
+        topic_dead_letters=f"{app_id}.dead-letters",
+        **overrides,
+    )
