@@ -71,23 +71,20 @@ def separate_artists(
 
     When the rule cannot be met (too few artists), the best remaining tracks fill the queue.
     """
+    remaining = list(candidates)
     picked: list[str] = []
     artists: list[str] = [ctx.last_artist]
-    deferred: list[str] = []
-    for track in candidates:
-        if len(picked) == length:
-            break
-        artist = ctx.artist_of(track)
-        recent = artists[-(window - 1) :] if window > 1 else []
-        if artist and recent.count(artist) >= max_per_window:
-            deferred.append(track)
-            continue
+    while remaining and len(picked) < length:
+        window_artists = artists[-(window - 1) :] if window > 1 else []
+        choice = 0  # the best remaining track, unless a better-placed one keeps the rule
+        for i, track in enumerate(remaining):
+            artist = ctx.artist_of(track)
+            if not artist or window_artists.count(artist) < max_per_window:
+                choice = i
+                break
+        track = remaining.pop(choice)
         picked.append(track)
-        artists.append(artist)
-    for track in deferred:
-        if len(picked) == length:
-            break
-        picked.append(track)
+        artists.append(ctx.artist_of(track))
     return picked
 
 
