@@ -1,0 +1,254 @@
+"""Events encoded for evaluation: one candidate catalog, sessions as row arrays, next-track pairs.
+
+Every method (model and baselines) scores the same candidate rows and the same pairs, so their
+numbers are comparable. A pair is (session prefix -> next track) at every position >= 1 of a
+session; events inside a session keep time order, and equal timestamps keep the file's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class EventColumns(Protocol):
+    """The columns of events that evaluation reads (training.data.Events has them)."""
+
+    fold: np.ndarray
+    user_id: np.ndarray
+    session_id: np.ndarray
+    track_id: np.ndarray
+    artist_id: np.ndarray
+    ts: np.ndarray
+
+
+def _as_str(values: np.ndarray) -> np.ndarray:
+    """Ids as strings, the form the model's track table uses."""
+    return np.asarray(values).astype(str)
+
+
+@dataclass(frozen=True)
+class EvalCatalog:
+    """Every track the evaluation knows, in three blocks of rows.
+
+    [0, n_table): the model's track table (tracks.npz order); [n_table, n_warm): other tracks
+    played in training, sorted by id; [n_warm, N): tracks first seen after training (test),
+    sorted by id. Warm candidates are the rows below n_warm. track_ids [N] str; artist_codes
+    [N] int64 (index into artist_names, -1 unknown). Sorting by id, not first appearance,
+    keeps the time of a track's first play out of the candidate order.
+    """
+
+    track_ids: np.ndarray
+    artist_codes: np.ndarray
+    artist_names: np.ndarray
+    n_table: int
+    n_warm: int
+
+    @property
+    def size(self) -> int:
+        return int(self.track_ids.shape[0])
+
+    @classmethod
+    def build(
+        cls,
+        table_track_ids: np.ndarray,
+        table_artist_ids: np.ndarray,
+        train: EventColumns | None = None,
+        *later: EventColumns,
+    ) -> EvalCatalog:
+        """The table, then the other tracks of `train`, then those only in the `later` sets.
+
+        A table artist '' (unknown) is filled from the events' artist of that track.
+        """
+        table_ids = _as_str(table_track_ids)
+        sets = [] if train is None else [train, *later]
+        ids = [_as_str(e.track_id) for e in sets]
+        arts = [_as_str(e.artist_id) for e in sets]
+        all_ids = np.concatenate([np.zeros(0, str), *ids])
+        all_arts = np.concatenate([np.zeros(0, str), *arts])
+        uniq, first = np.unique(all_ids, return_index=True)  # artist: a track's first event's
+        train_only = np.setdiff1d(ids[0] if ids else np.zeros(0, str), table_ids)
+        later_only = np.setdiff1d(np.setdiff1d(uniq, table_ids), train_only)
+        track_ids = np.concatenate([table_ids, train_only, later_only])
+        event_artist = np.full(track_ids.size, "", dtype=object)
+        pos = np.searchsorted(uniq, track_ids)
+        found = (pos < uniq.size) & (uniq[np.minimum(pos, uniq.size - 1)] == track_ids)
+        event_artist[found] = all_arts[first[pos[found]]]
+        artists = np.concatenate([_as_str(table_artist_ids), event_artist[table_ids.size :]])
+        artists = np.where(artists == "", event_artist, artists).astype(str)
+        names, codes = np.unique(artists, return_inverse=True)
+        codes = codes.astype(np.int64)
+        if names.size and names[0] == "":
+            codes -= 1  # '' sorts first: it becomes -1, unknown
+            names = names[1:]
+        n_warm = table_ids.size + train_only.size
+        return cls(track_ids, codes, names, int(table_ids.size), int(n_warm))
+
+    def rows_of(self, track_ids: np.ndarray) -> np.ndarray:
+        """Candidate row of each track id, -1 where the track is not a candidate."""
+        return _lookup(self.track_ids, _as_str(track_ids))
+
+    def artist_codes_of(self, artist_ids: np.ndarray) -> np.ndarray:
+        """Artist code of each artist id, -1 where the artist is unknown."""
+        return _lookup(self.artist_names, _as_str(artist_ids))
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in keys (unsorted, unique), -1 where absent."""
+    if keys.size == 0:
+        return np.full(values.shape[0], -1, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    pos = np.clip(np.searchsorted(sorted_keys, values), 0, keys.size - 1)
+    found = sorted_keys[pos] == values
+    return np.where(found, order[pos], -1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SessionLog:
+    """Events grouped by session, each session in time order (ties: file order).
+
+    rows/artists/users/ts [E] in session order; starts [S+1] session offsets;
+    event_index [E]: position of each event in the original events (file order).
+    """
+
+    catalog: EvalCatalog
+    rows: np.ndarray
+    artists: np.ndarray
+    users: np.ndarray
+    ts: np.ndarray
+    starts: np.ndarray
+    event_index: np.ndarray
+
+    @classmethod
+    def from_events(cls, events: EventColumns, catalog: EvalCatalog) -> SessionLog:
+        """Encode events against the catalog and group them by (fold, session)."""
+        n = np.asarray(events.ts).shape[0]
+        fold = np.asarray(events.fold)
+        session = np.asarray(events.session_id)
+        ts = np.asarray(events.ts, dtype=np.float64)
+        order = np.lexsort((np.arange(n), ts, session, fold))
+        new_session = np.ones(n, dtype=bool)
+        if n:
+            f, s = fold[order], session[order]
+            new_session[1:] = (f[1:] != f[:-1]) | (s[1:] != s[:-1])
+        starts = np.append(np.flatnonzero(new_session), n).astype(np.int64)
+        return cls(
+            catalog=catalog,
+            rows=catalog.rows_of(np.asarray(events.track_id)[order]),
+            artists=catalog.artist_codes_of(np.asarray(events.artist_id)[order]),
+            users=_as_str(np.asarray(events.user_id)[order]),
+            ts=ts[order],
+            starts=starts,
+            event_index=order.astype(np.int64),
+        )
+
+    @property
+    def n_sessions(self) -> int:
+        return int(self.starts.shape[0] - 1)
+
+    def session_of_event(self) -> np.ndarray:
+        """Session number of every event [E]."""
+        return np.repeat(np.arange(self.n_sessions), np.diff(self.starts))
+
+
+@dataclass(frozen=True)
+class Prefixes:
+    """A batch of session prefixes: what came before each pair's target in its session.
+
+    rows/artists [P] flat (candidate rows / artist codes, -1 unknown); offsets [B+1];
+    users [B] the listener of each prefix.
+    """
+
+    rows: np.ndarray
+    artists: np.ndarray
+    offsets: np.ndarray
+    users: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def last_rows(self) -> np.ndarray:
+        return self.rows[self.offsets[1:] - 1]
+
+    @property
+    def last_artists(self) -> np.ndarray:
+        return self.artists[self.offsets[1:] - 1]
+
+    @property
+    def batch_of(self) -> np.ndarray:
+        """Prefix number of every flat entry [P]."""
+        return np.repeat(np.arange(self.size), self.lengths)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """1-based position of every flat entry inside its prefix [P]."""
+        return np.arange(self.rows.shape[0]) - np.repeat(self.offsets[:-1], self.lengths) + 1
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """Next-track pairs of a session log: prefix = log[start : start + length], target after.
+
+    target_rows/target_artists [M]; cold [M]: target unseen in training (row >= n_warm);
+    prev_event/target_event [M]: original event positions of the last prefix event and target.
+    """
+
+    log: SessionLog
+    start: np.ndarray
+    length: np.ndarray
+    target_rows: np.ndarray
+    target_artists: np.ndarray
+    cold: np.ndarray
+    prev_event: np.ndarray
+    target_event: np.ndarray
+
+    @classmethod
+    def from_log(cls, log: SessionLog) -> Pairs:
+        """One pair at every position >= 1 of every session."""
+        session_of = log.session_of_event()
+        pos = np.arange(log.rows.shape[0]) - log.starts[session_of]
+        target = np.flatnonzero(pos >= 1)
+        start = log.starts[session_of[target]]
+        rows = log.rows[target]
+        return cls(
+            log=log,
+            start=start,
+            length=target - start,
+            target_rows=rows,
+            target_artists=log.artists[target],
+            cold=(rows < 0) | (rows >= log.catalog.n_warm),
+            prev_event=log.event_index[target - 1],
+            target_event=log.event_index[target],
+        )
+
+    @property
+    def size(self) -> int:
+        return int(self.start.shape[0])
+
+    @property
+    def prev_position(self) -> np.ndarray:
+        """Position in the log of the last prefix event of every pair [M]."""
+        return self.start + self.length - 1
+
+    def prefixes(self, select: np.ndarray | slice) -> Prefixes:
+        """The prefixes of the selected pairs, as one flat batch."""
+        start = self.start[select]
+        length = self.length[select]
+        offsets = np.zeros(start.shape[0] + 1, dtype=np.int64)
+        np.cumsum(length, out=offsets[1:])
+        flat = np.repeat(start - offsets[:-1], length) + np.arange(offsets[-1])
+        return Prefixes(
+            rows=self.log.rows[flat],
+            artists=self.log.artists[flat],
+            offsets=offsets,
+            users=self.log.users[start],
+        )
