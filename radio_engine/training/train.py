@@ -145,15 +145,18 @@ def train_epoch(
     )
     sampler = torch.Generator().manual_seed(seed)
     h = model.initial_state(batch).detach()
-    losses, pending, steps = [], [], 0
+    losses: list[float] = []
+    pending: list[torch.Tensor] = []
     total = sum(max(0, len(u) - 1) for u in data.users) // batch
-    for rows, targets, reset in tqdm(
-        session_parallel(data.users, batch, seed),
-        total=total,
-        desc="train",
-        unit="step",
-        disable=not progress,
-        leave=False,
+    for step, (rows, targets, reset) in enumerate(
+        tqdm(
+            session_parallel(data.users, batch, seed),
+            total=total,
+            desc="train",
+            unit="step",
+            disable=not (progress and sys.stderr.isatty()),
+            leave=False,
+        )
     ):
         live = torch.from_numpy(rows >= 0)
         r = torch.from_numpy(np.maximum(rows, 0))
@@ -182,8 +185,7 @@ def train_epoch(
         valid = live & (target_ids > 0)
         if valid.any():
             pending.append(nn.functional.cross_entropy(logits[valid], torch.arange(len(r))[valid]))
-        steps += 1
-        if steps % bptt == 0 and pending:
+        if (step + 1) % bptt == 0 and pending:
             loss = torch.stack(pending).mean()
             opt.zero_grad()
             loss.backward()

@@ -1,0 +1,168 @@
+"""Training and export: PyTorch and onnxruntime agree, step-by-step equals the whole sequence,
+the reset policy touches only the slots that change listener, and a tiny real training run
+produces a model directory the worker can serve."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from radio_engine.model.inputs import CONTEXT_DIM
+from radio_engine.model.runtime import ServingModel
+from radio_engine.settings import Settings
+from radio_engine.training.data import Events, load_events, split_last_days, write_events_csv
+from radio_engine.training.export import export_model
+from radio_engine.training.model import ListenerModel, reset_slots
+from radio_engine.training.train import Vocab, encode, run, session_parallel
+
+EVENTS_CSV = Settings().data_path / "30music" / "events.csv"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[ListenerModel, ServingModel]:
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = ListenerModel(30, 5).eval()
+    with torch.no_grad():  # make h0 non-trivial so a wrong reset would show
+        model.h0.copy_(torch.randn(model.dims["hidden"]) * 0.3)
+    out = export_model(
+        model,
+        tmp_path_factory.mktemp("m") / "m",
+        track_ids=[f"t{i}" for i in range(30)],
+        artist_ids=[f"a{i % 5}" for i in range(30)],
+        artist_vocab=[f"a{i}" for i in range(5)],
+        popularity=np.arange(30, dtype=np.float32),
+        trained=False,
+    )
+    return model, ServingModel(out)
+
+
+def test_onnx_step_matches_pytorch(exported: tuple[ListenerModel, ServingModel]) -> None:
+    model, served = exported
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(17, served.dims.step_input)).astype(np.float32)
+    h = rng.normal(size=(17, served.dims.hidden)).astype(np.float32)
+    h_onnx, q_onnx = served.step(x, h)
+    with torch.no_grad():
+        h_torch, q_torch = model.step(torch.from_numpy(x), torch.from_numpy(h))
+    assert np.abs(h_onnx - h_torch.numpy()).max() <= 1e-4
+    assert np.abs(q_onnx - q_torch.numpy()).max() <= 1e-4
+    assert np.allclose(served.h0, model.h0.detach().numpy())
+
+
+def test_onnx_track_encoder_matches_the_exported_table(
+    exported: tuple[ListenerModel, ServingModel],
+) -> None:
+    _, served = exported
+    ids = np.arange(1, 31)
+    artists = np.array([served.artist_index[a] for a in served.tracks.artist_ids])
+    track_in, track_out = served.encode_tracks(
+        ids, artists, np.zeros((30, 32), np.float32), np.zeros(30, np.float32)
+    )
+    assert np.abs(track_in - served.tracks.track_in).max() <= 1e-5
+    assert np.abs(track_out - served.tracks.track_out).max() <= 1e-5
+
+
+def test_stepping_event_by_event_equals_the_whole_sequence(
+    exported: tuple[ListenerModel, ServingModel],
+) -> None:
+    model, served = exported
+    rng = np.random.default_rng(2)
+    track_in = rng.normal(size=(12, 1, served.dims.track_in)).astype(np.float32)
+    context = rng.normal(size=(12, 1, CONTEXT_DIM)).astype(np.float32)
+    with torch.no_grad():
+        queries, h_final = model.run_sequence(torch.from_numpy(track_in), torch.from_numpy(context))
+    h = served.h0[None, :]
+    for t in range(12):
+        h, q = served.step(np.concatenate([track_in[t], context[t]], axis=1), h)
+        assert np.abs(q - queries[t].numpy()).max() <= 1e-4
+    assert np.abs(h - h_final.numpy()).max() <= 1e-4
+
+
+def test_reset_only_touches_slots_that_change_listener() -> None:
+    h = torch.arange(12.0).reshape(3, 4)
+    h0 = torch.full((4,), -1.0)
+    out = reset_slots(h, h0, torch.tensor([False, True, False]))
+    assert out[1].tolist() == [-1.0] * 4
+    assert torch.equal(out[0], h[0]) and torch.equal(out[2], h[2])
+
+
+def test_session_parallel_walks_each_listener_in_order_and_resets_on_change() -> None:
+    users = [np.array([0, 1, 2]), np.array([3, 4]), np.array([5, 6, 7, 8])]
+    steps = list(session_parallel(users, batch=2, seed=0))
+    seen: dict[int, list[tuple[int, int]]] = {}
+    for rows, targets, reset in steps:
+        for slot in range(2):
+            if rows[slot] < 0:
+                continue
+            owner = next(i for i, u in enumerate(users) if rows[slot] in u)
+            assert targets[slot] in users[owner]  # a target is always the same listener's
+            if reset[slot]:
+                assert rows[slot] == users[owner][0]  # resets exactly when a listener starts
+            seen.setdefault(owner, []).append((rows[slot], targets[slot]))
+    for i, u in enumerate(users):
+        assert seen[i] == list(itertools.pairwise(u))
+
+
+def test_split_keeps_whole_sessions_and_takes_the_last_day(tmp_path: Path) -> None:
+    day = 86400.0
+    events = Events(
+        fold=np.array([0, 0, 0, 0, 0, 1, 1]),
+        user_id=np.array(list("aabbbcc")),
+        session_id=np.array(["s1", "s1", "s2", "s2", "s3", "s4", "s5"]),
+        track_id=np.array(list("tuvwxyz")),
+        artist_id=np.array(["", "", "", "", "", "", ""]),
+        ts=np.array([0, 60, 3 * day - 100, 3 * day + 50, 5 * day, 0, 2 * day]),
+        event=np.array(["play"] * 7),
+    )
+    train, valid = split_last_days(events, 1.0)
+    # s2 starts before the fold's last day even though it runs into it: it stays whole in train
+    assert train.session_id.tolist() == ["s1", "s1", "s2", "s2", "s4"]
+    assert valid.session_id.tolist() == ["s3", "s5"]
+    back = load_events(write_events_csv(events, tmp_path / "e.csv"))
+    assert back.track_id.tolist() == events.track_id.tolist() and np.array_equal(back.ts, events.ts)
+
+
+def test_encode_orders_each_listener_by_time_keeping_file_order_for_ties() -> None:
+    events = Events(
+        fold=np.zeros(4, int),
+        user_id=np.array(["u", "u", "v", "u"]),
+        session_id=np.array(["s"] * 4),
+        track_id=np.array(["a", "b", "c", "d"]),
+        artist_id=np.array([""] * 4),
+        ts=np.array([10.0, 5.0, 1.0, 10.0]),
+        event=np.array(["play"] * 4),
+    )
+    vocab = Vocab.build(events)
+    data = encode(events, vocab)
+    order = [events.track_id[data.order[u]].tolist() for u in data.users]
+    assert order == [["b", "a", "d"], ["c"]]
+
+
+def test_a_short_real_training_run_exports_a_servable_model(tmp_path: Path) -> None:
+    rows = EVENTS_CSV.read_text().splitlines()
+    small = tmp_path / "small.csv"
+    small.write_text("\n".join(rows[:4001]) + "\n")
+    args = argparse.Namespace(
+        events=str(small),
+        valid=None,
+        audio=None,
+        metadata=None,
+        out=str(tmp_path / "model"),
+        epochs=1,
+        max_minutes=2.0,
+        seed=3,
+        id_only=False,
+    )
+    assert run(args, Settings()) == 0
+    served = ServingModel(tmp_path / "model")
+    assert served.manifest.trained and served.manifest.metrics["epochs"] == 1
+    assert len(served.tracks.track_ids) > 1000
+    assert (tmp_path / "model" / "training.png").stat().st_size > 10_000
+    assert "blend" in served.manifest.feature_spec
+    assert (tmp_path / "model" / "transitions.npz").exists()
