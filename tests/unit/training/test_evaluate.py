@@ -1,0 +1,155 @@
+"""`radio-engine evaluate` end to end on a tiny hand-made CSV with a random model directory."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from radio_engine.cli import main
+from radio_engine.model.runtime import ServingModel
+from radio_engine.training.evaluate import METHODS
+from radio_engine.training.export import export_random_model
+from radio_engine.training.listener_replay import catalog_vectors, replay_queries
+from radio_engine.training.pairs import EvalCatalog
+
+pytestmark = pytest.mark.train  # export_random_model needs PyTorch
+torch.set_num_threads(1)
+
+HEADER = [
+    "fold",
+    "user_id",
+    "session_id",
+    "track_id",
+    "artist_id",
+    "ts",
+    "iso_time",
+    "pct_played_derived",
+    "gap_after_prev_s_derived",
+]
+ARTIST = {"a": "10", "b": "20", "c": "30", "d": "30", "e": "40", "y": "40", "z": "20"}
+DAY = 86_400
+# (user, session, tracks, start time)
+TRAIN = [
+    ("u1", 1, "abc", 1_400_000_000),
+    ("u1", 2, "abd", 1_400_000_000 + DAY),
+    ("u2", 3, "eab", 1_400_000_000 + DAY // 2),
+]
+# y and z are new (artists of e and b); pairs: a->b, b->z (cold), a->c, c->y (cold)
+TEST = [
+    ("u1", 4, "abz", 1_400_000_000 + 3 * DAY),
+    ("u2", 5, "acy", 1_400_000_000 + 3 * DAY + 600),
+]
+
+
+def write_csv(path: Path, sessions: list, pct: float = 1.0) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(HEADER)
+        for user, session, tracks, start in sessions:
+            for i, t in enumerate(tracks):
+                ts = start + 240 * i
+                w.writerow([0, user, session, t, ARTIST[t], ts, "", pct, 0])
+    return path
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> dict[str, Path]:
+    table = list("abcde")
+    model = export_random_model(tmp_path / "model", table, [ARTIST[t] for t in table], seed=3)
+    return {
+        "model": Path(model) if model else tmp_path / "model",
+        "train": write_csv(tmp_path / "train.csv", TRAIN),
+        "test": write_csv(tmp_path / "test.csv", TEST),
+    }
+
+
+def evaluate_json(files: dict[str, Path], capsys, *extra: str) -> dict:
+    argv = ["evaluate", "--model", str(files["model"]), "--train", str(files["train"])]
+    argv += ["--test", str(files["test"]), "--k", "1", "--json", *extra]
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_report_is_well_formed_with_known_baseline_numbers(files, capsys):
+    report = evaluate_json(files, capsys, "--id-only-model", str(files["model"]))
+    assert report["k"] == 1
+    assert report["pairs"] == {"all": 4, "warm": 2, "cold": 2}
+    assert report["candidates"] == {"warm": 5, "table": 5, "cold": 2, "table_not_in_train": 0}
+    assert report["chance_hr"] == pytest.approx(1 / 5)
+    assert report["chance_hr_cold"] == pytest.approx(1 / 2)
+    assert list(report["methods"]) == list(METHODS)
+    for m in report["methods"].values():
+        for key in ("hr", "mrr", "hr_warm", "hr_cold", "next_artist_hr", "coverage"):
+            assert 0.0 <= m[key] <= 1.0
+    markov = report["methods"]["markov"]
+    # a->b: b is the only track seen after a (3 times): a hit. a->c: c ties at 0 with a, d, e
+    # below b: a miss at k=1. The cold pairs are misses in the warm pass.
+    assert markov["hr"] == pytest.approx(1 / 4)
+    assert markov["mrr"] == pytest.approx(1 / 4)
+    assert markov["hr_warm"] == pytest.approx(1 / 2)
+    # cold pass: Markov scores both new tracks 0: the chance rate
+    assert markov["hr_cold"] == pytest.approx(1 / 2)
+    artist = report["methods"]["artist"]
+    # after b, z (b's artist) comes first among the new tracks; after c neither new track is
+    # by c's artist: a tie, half a hit
+    assert artist["hr_cold"] == pytest.approx(3 / 4)
+    gru = report["methods"]["gru"]
+    assert report["methods"]["id_only_gru"] == gru | {
+        "seconds": report["methods"]["id_only_gru"]["seconds"]
+    }
+    # a random model's manifest has no tuned blend: the worker serves the GRU alone
+    assert report["blend"]["served_source"] == "gru-only"
+    assert report["methods"]["served"]["hr"] == gru["hr"]
+    assert report["model"]["trained"] is False
+
+
+def test_dwell_column_is_never_read(files, capsys, tmp_path):
+    first = evaluate_json(files, capsys)
+    files["train"] = write_csv(tmp_path / "train2.csv", TRAIN, pct=0.01)
+    files["test"] = write_csv(tmp_path / "test2.csv", TEST, pct=0.01)
+    second = evaluate_json(files, capsys)
+    for report in (first, second):
+        report.pop("seconds")
+        for m in report["methods"].values():
+            m.pop("seconds")
+    assert first == second
+
+
+def test_table_output(files, capsys):
+    argv = ["evaluate", "--model", str(files["model"]), "--train", str(files["train"])]
+    assert main([*argv, "--test", str(files["test"]), "--k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "HR@2" in out and "markov" in out and "pairs: 4 (warm 2, cold 2)" in out
+
+
+def test_replay_uses_only_earlier_events(files):
+    model = ServingModel(files["model"])
+    cat = EvalCatalog(
+        track_ids=model.tracks.track_ids,
+        artist_codes=np.full(model.tracks.track_ids.size, -1),
+        artist_names=np.zeros(0, str),
+        n_table=model.tracks.track_ids.size,
+        n_warm=model.tracks.track_ids.size,
+    )
+    track_in, _ = catalog_vectors(model, cat)
+    rows = np.array([0, 1, 2, 3, 4])
+    users = np.array(["u1", "u1", "u2", "u1", "u2"])
+    ts = np.array([10.0, 20.0, 15.0, 20.0, 99.0])
+    (q,) = replay_queries(model, track_in, [rows], [users], [ts])
+    # later events (and other listeners' events) change nothing before them
+    (q_short,) = replay_queries(model, track_in, [rows[:2]], [users[:2]], [ts[:2]])
+    assert np.allclose(q[:2], q_short)
+    # two sets stepped together equal one set; equal timestamps keep the given order
+    q_a, q_b = replay_queries(
+        model, track_in, [rows[:3], rows[3:]], [users[:3], users[3:]], [ts[:3], ts[3:]]
+    )
+    assert np.allclose(np.concatenate([q_a, q_b]), q)
+    (q_swapped,) = replay_queries(
+        model, track_in, [rows[[0, 3, 2, 1]]], [users[[0, 3, 2, 1]]], [ts[[0, 3, 2, 1]]]
+    )
+    assert not np.allclose(q_swapped[1], q[3])  # event 3 now steps before event 1

@@ -1,0 +1,79 @@
+"""Encoding events for evaluation: candidate order, session grouping, next-track pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog
+
+
+@dataclass
+class Ev:
+    """The event columns evaluation reads."""
+
+    fold: np.ndarray
+    user_id: np.ndarray
+    session_id: np.ndarray
+    track_id: np.ndarray
+    artist_id: np.ndarray
+    ts: np.ndarray
+
+
+def ev(rows: list[tuple[int, str, int, str, str, int]]) -> Ev:
+    """rows of (fold, user, session, track, artist, ts) in file order."""
+    cols = list(zip(*rows, strict=True))
+    return Ev(*(np.array(c) for c in cols))
+
+
+# file order: session 2 comes first; session 1 has two events with the same timestamp
+EVENTS = ev(
+    [
+        (0, "u2", 2, "t9", "A9", 500),
+        (0, "u2", 2, "t1", "A1", 560),
+        (0, "u1", 1, "t3", "A3", 100),
+        (0, "u1", 1, "t2", "A2", 200),
+        (0, "u1", 1, "t1", "A1", 200),
+        (0, "u1", 1, "t7", "A7", 300),
+    ]
+)
+
+
+#: "training" for the catalog: session 2 only (t9 and t1)
+TRAIN = ev([(0, "u2", 2, "t9", "A9", 500), (0, "u2", 2, "t1", "A1", 560)])
+
+
+def test_catalog_blocks_table_then_train_then_later_tracks():
+    cat = EvalCatalog.build(np.array(["t2", "t1"]), np.array(["A2", ""]), TRAIN, EVENTS)
+    assert cat.track_ids.tolist() == ["t2", "t1", "t9", "t3", "t7"]
+    assert (cat.n_table, cat.n_warm, cat.size) == (2, 3, 5)
+    # the table's unknown artist of t1 is filled from the events
+    assert [cat.artist_names[c] for c in cat.artist_codes] == ["A2", "A1", "A9", "A3", "A7"]
+    assert cat.rows_of(np.array(["t9", "nope"])).tolist() == [2, -1]
+    assert cat.artist_codes_of(np.array(["A1", "B"])).tolist() == [cat.artist_codes[1], -1]
+
+
+def test_sessions_are_in_time_order_and_equal_times_keep_file_order():
+    cat = EvalCatalog.build(np.array(["t2", "t1"]), np.array(["A2", "A1"]), EVENTS)
+    log = SessionLog.from_events(EVENTS, cat)
+    assert log.n_sessions == 2
+    assert cat.track_ids[log.rows].tolist() == ["t3", "t2", "t1", "t7", "t9", "t1"]
+    assert log.event_index.tolist() == [2, 3, 4, 5, 0, 1]
+    assert log.starts.tolist() == [0, 4, 6]
+
+
+def test_pairs_at_every_position_after_the_first():
+    cat = EvalCatalog.build(np.array(["t2", "t1"]), np.array(["A2", "A1"]), TRAIN, EVENTS)
+    pairs = Pairs.from_log(SessionLog.from_events(EVENTS, cat))
+    assert pairs.size == 4
+    assert cat.track_ids[pairs.target_rows].tolist() == ["t2", "t1", "t7", "t1"]
+    assert pairs.cold.tolist() == [False, False, True, False]  # t7: not in table or training
+    assert pairs.prev_event.tolist() == [2, 3, 4, 0]
+    assert pairs.target_event.tolist() == [3, 4, 5, 1]
+    pre = pairs.prefixes(np.array([2, 3]))
+    assert pre.offsets.tolist() == [0, 3, 4]
+    assert cat.track_ids[pre.rows].tolist() == ["t3", "t2", "t1", "t9"]
+    assert cat.track_ids[pre.last_rows].tolist() == ["t1", "t9"]
+    assert pre.positions.tolist() == [1, 2, 3, 1]
+    assert pre.users.tolist() == ["u1", "u2"]
