@@ -191,7 +191,7 @@ def train_epoch(
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             opt.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             pending = []
             h = h.detach()
     return float(np.mean(losses)) if losses else float("nan")
