@@ -8,6 +8,7 @@ export takes raw features from radio_engine.audio.features.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -98,7 +99,13 @@ def train_audio_encoder(
     history: dict[str, list[float]] = {"loss": []}
     deadline = time.monotonic() + max_minutes * 60
     model.train()
-    for _ in tqdm(range(steps), desc="audio encoder", disable=not progress, unit="step"):
+    bar = tqdm(
+        range(steps),
+        desc="audio encoder",
+        unit="step",
+        disable=not (progress and sys.stderr.isatty()),
+    )
+    for _ in bar:
         a = torch.from_numpy(_crops(clip_features, rng, crop_frames))
         b = torch.from_numpy(_crops(clip_features, rng, crop_frames))
         za, zb = model(a), model(b)
@@ -111,7 +118,7 @@ def train_audio_encoder(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        history["loss"].append(float(loss))
+        history["loss"].append(loss.item())
         if time.monotonic() > deadline:
             break
     return model.eval(), history
