@@ -402,7 +402,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
         blend_info = tune_blend_weights(
-            train, valid, k=20, model=ServingModel(tmp_dir), progress=True
+            train, valid, k=20, model=ServingModel(tmp_dir), progress=sys.stderr.isatty()
         )
         spec_extra.update(blend=blend_info["blend"], blend_only=blend_info["blend_only"])
     finally:
