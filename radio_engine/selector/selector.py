@@ -16,15 +16,11 @@ import numpy as np
 from radio_engine.catalog import Catalog
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.runtime import ServingModel
-from radio_engine.selector.blend import BlendWeights, blend_scores
+from radio_engine.selector.blend import GRU_ONLY, blend_scores, served_weights
 from radio_engine.selector.rules import RuleContext, apply_rules, explore, separate_artists
 from radio_engine.selector.scoring import top_k_rows
 from radio_engine.settings import Settings
 
-#: weights for a model whose manifest has no tuned blend: the GRU alone
-GRU_ONLY = BlendWeights(
-    gru=1.0, rules=0.0, last_artist=0.0, session_artist=0.0, in_session=0.0, popularity=0.0
-)
 RULE_SUCCESSORS = 50
 ARTIST_NEIGHBOURS = 20
 
@@ -59,8 +55,8 @@ class Selector:
 
         self.settings = settings
         self.catalog = catalog
-        blend = model.manifest.feature_spec.get("blend")
-        self.weights = BlendWeights.from_dict(blend) if blend else GRU_ONLY
+        # the same choice `radio-engine evaluate` makes: what is measured is what is served
+        self.weights, self.weights_source = served_weights(model.manifest.feature_spec)
         # the rules table indexes the model's track table, which is the catalog's first rows
         self.rules = load_rules(model.dir, n_tracks=len(model.tracks.track_ids))
 
