@@ -343,7 +343,6 @@ def fit(
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Train on --events, choose epochs and blend on a validation split, refit, export to --out."""
-    from radio_engine.training.export import export_model
 
     torch.set_num_threads(2)
     started = time.monotonic()
@@ -383,16 +382,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     spec_extra: dict[str, Any] = {"id_only": bool(args.id_only)}
     blend_info: dict[str, Any] = {}
     tmp_dir = out.with_name(out.name + ".phase1")
-    export_model(
-        model,
-        tmp_dir,
-        track_ids=vocab.track_ids,
-        artist_ids=vocab.track_artists,
-        artist_vocab=vocab.artists,
-        popularity=vocab.popularity,
-        audio_module=audio_module,
-        trained=True,
-    )
+    _export(model, tmp_dir, vocab, audio_module)
     try:
         from radio_engine.model.runtime import ServingModel
         from radio_engine.training.evaluate import tune_blend_weights
@@ -429,14 +419,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "valid_blend": blend_info.get("valid", {}),
         "epochs": final_epochs,
     }
-    export_model(
+    _export(
         final,
         out,
-        track_ids=full_vocab.track_ids,
-        artist_ids=full_vocab.track_artists,
-        artist_vocab=full_vocab.artists,
-        popularity=full_vocab.popularity,
-        audio_module=audio_module,
+        full_vocab,
+        audio_module,
         spec_extra=spec_extra,
         data_sha256=data_sha256(args.events),
         metrics=metrics,
@@ -452,6 +439,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     return 0
+
+
+def _export(model: ListenerModel, out: Path, vocab: Vocab, audio_module: Any, **extra: Any) -> Path:
+    """export_model with the vocabulary's tracks, artists and popularity."""
+    from radio_engine.training.export import export_model
+
+    return export_model(
+        model,
+        out,
+        track_ids=vocab.track_ids,
+        artist_ids=vocab.track_artists,
+        artist_vocab=vocab.artists,
+        popularity=vocab.popularity,
+        audio_module=audio_module,
+        **extra,
+    )
 
 
 def _audio(args: argparse.Namespace, deadline: float) -> tuple[Any, list[float]]:

@@ -113,37 +113,24 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
             started = time.perf_counter()
             try:
                 record = engine.audio.accept(message.key, message.value)
-            except schemas.BadMessage as exc:
+            except Exception as exc:  # no input may crash the worker: refuse it, go on
+                if isinstance(exc, schemas.BadMessage):
+                    reason, error = exc.reason, exc.error
+                else:
+                    log.exception("audio chunk at %s/%s failed", message.partition, message.offset)
+                    reason, error = "internal", repr(exc)
                 metrics.AUDIO_CHUNKS.labels("dead_letter").inc()
-                metrics.DEAD_LETTERS.labels(settings.topic_audio, exc.reason).inc()
-                await dead.send(
+                metrics.DEAD_LETTERS.labels(settings.topic_audio, reason).inc()
+                letter = dead_letter(
+                    reason,
+                    error,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
                     key=message.key,
-                    value=dead_letter(
-                        exc.reason,
-                        exc.error,
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        key=message.key,
-                        value=message.value,
-                    ),
+                    value=message.value,
                 )
-                continue
-            except Exception as exc:  # no input may crash the worker
-                log.exception("audio chunk at %s/%s failed", message.partition, message.offset)
-                metrics.DEAD_LETTERS.labels(settings.topic_audio, "internal").inc()
-                await dead.send(
-                    key=message.key,
-                    value=dead_letter(
-                        "internal",
-                        repr(exc),
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        key=message.key,
-                        value=message.value,
-                    ),
-                )
+                await dead.send(key=message.key, value=letter)
                 continue
             metrics.AUDIO_CHUNKS.labels("accepted").inc()
             if record is not None:
