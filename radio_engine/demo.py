@@ -160,7 +160,7 @@ async def _feed(settings: Settings, args: argparse.Namespace) -> None:
     from radio_engine.player.kafka_io import make_producer
     from radio_engine.player.produce_audio import produce_directory
     from radio_engine.player.replay import read_events, replay_events
-    from radio_engine.player.tail import follow_queues
+    from radio_engine.player.tail import follow_queues, format_queue
 
     data = settings.data_path
     print("==> sending the real game-music clips as audio chunks", flush=True)
@@ -182,11 +182,7 @@ async def _feed(settings: Settings, args: argparse.Namespace) -> None:
 
     async def show_queues() -> None:
         async for queue in follow_queues(settings, watched):
-            top = ", ".join(t["track_id"] for t in queue["tracks"][:5])
-            print(
-                f"   queue {queue['listener_id']:>8} v{queue['version']:<4} -> {top} ...",
-                flush=True,
-            )
+            print(f"   queue {format_queue(queue, width=5)} ...", flush=True)
 
     shower = asyncio.create_task(show_queues())
     replay = asyncio.create_task(replay_events(settings, events, speed=args.speed, rate=None))
