@@ -25,7 +25,6 @@ COMMANDS: dict[str, str] = {
     "split": "radio_engine.training.data:run_split",
     "evaluate": "radio_engine.training.evaluate:run",
     "evaluate-audio": "radio_engine.training.evaluate_audio:run",
-    "simulate": "radio_engine.training.simulate:run",
     "settings": "radio_engine.cli:show_settings",
 }
 
@@ -105,14 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", required=True)
     p.add_argument("--metadata", required=True)
     p.add_argument("--model", help="model directory (its audio encoder)")
-    p.add_argument("--json", action="store_true")
-
-    p = command("simulate", "simulated listeners over real clips: do audio-only tracks reach them?")
-    p.add_argument("--model", required=True)
-    p.add_argument("--audio", required=True)
-    p.add_argument("--metadata", required=True)
-    p.add_argument("--listeners", type=int, default=200)
-    p.add_argument("--seed", type=int, default=7)
     p.add_argument("--json", action="store_true")
 
     command("settings", "print every setting with its env var, type, default and doc")

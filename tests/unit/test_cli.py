@@ -1,0 +1,22 @@
+"""Every subcommand the CLI offers resolves to a function that exists."""
+
+from __future__ import annotations
+
+from radio_engine.cli import COMMANDS, _resolve, build_parser, main
+
+
+def test_every_command_resolves_to_a_callable() -> None:
+    for name, target in COMMANDS.items():
+        assert callable(_resolve(target)), name
+
+
+def test_parser_knows_exactly_the_mapped_commands() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == set(COMMANDS)
+
+
+def test_settings_command_prints_every_env_var(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["settings"]) == 0
+    out = capsys.readouterr().out
+    assert "RADIO_BROKER" in out and "RADIO_QUEUE_LENGTH" in out
