@@ -94,7 +94,11 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
                 )
                 for e in events
             ]
-            outcome = engine.listens.process(messages, table.data.get)
+            try:
+                outcome = engine.listens.process(messages, table.data.get)
+            except Exception:  # a bug must not kill the worker: the batch is kept, not lost
+                log.exception("listen batch of %d failed; sent to dead letters", len(messages))
+                outcome = engine.listens.refuse_all(messages, "internal")
             for key, (partition, value) in outcome.states.items():
                 table.data[key] = value
                 table.send_changelog(partition, key, value)

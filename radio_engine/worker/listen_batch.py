@@ -77,6 +77,23 @@ class ListenProcessor:
         out.total_seconds = time.perf_counter() - started
         return out
 
+    def refuse_all(self, messages: Sequence[InMessage], reason: str) -> BatchOutcome:
+        """Every message of a batch as a dead letter (when processing it failed unexpectedly)."""
+        out = BatchOutcome()
+        for m in messages:
+            record = dead_letter(
+                reason,
+                "processing the batch failed; see the worker log",
+                topic=self.settings.topic_listens,
+                partition=m.partition,
+                offset=m.offset,
+                key=m.key,
+                value=m.value,
+            )
+            out.dead_letters.append((m.key, record, reason))
+            out.counts[("invalid", "dead_letter")] += 1
+        return out
+
     def _decode(self, messages: Sequence[InMessage], out: BatchOutcome) -> list[ListenEvent]:
         events: list[ListenEvent] = []
         topic = self.settings.topic_listens

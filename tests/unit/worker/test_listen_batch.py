@@ -149,3 +149,11 @@ def test_strong_feedback_rescores_the_catalog(tiny_model: ServingModel, feedback
     store.update({k: v for k, (_, v) in out.states.items()})
     out = p.process([msg("u1", "t3", 2, event=feedback)], store.get)
     assert out.rescored == 1
+
+
+def test_a_failing_batch_is_kept_as_dead_letters(tiny_model: ServingModel) -> None:
+    batch = [msg("u1", "t1", 5), msg("u2", "t2", 6)]
+    out = processor(tiny_model).refuse_all(batch, "internal")
+    letters = [schemas.decode("dead_letter", value) for _, value, _ in out.dead_letters]
+    assert [(d["reason"], d["offset"]) for d in letters] == [("internal", 5), ("internal", 6)]
+    assert not out.states and not out.queues
