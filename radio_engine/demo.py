@@ -185,7 +185,10 @@ async def _feed(settings: Settings, args: argparse.Namespace) -> None:
             print(f"   queue {format_queue(queue, width=5)} ...", flush=True)
 
     shower = asyncio.create_task(show_queues())
-    replay = asyncio.create_task(replay_events(settings, events, speed=args.speed, rate=None))
+    # no progress bar here: its carriage returns would garble the live queue lines
+    replay = asyncio.create_task(
+        replay_events(settings, events, speed=args.speed, rate=None, progress=False)
+    )
     try:
         if args.duration:
             await asyncio.wait({replay}, timeout=args.duration)
