@@ -92,8 +92,8 @@ def load_audio_file(path: Path | str) -> tuple[np.ndarray, int]:
 def encode_audio(samples: np.ndarray, sample_rate: int, fmt: str) -> bytes:
     """Encode mono float32 samples as one self-contained chunk in `fmt` (16-bit or Vorbis)."""
     clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-    if fmt == "pcm_s16le":
-        return np.round(clipped * 32767.0).astype("<i2").tobytes()
+    if fmt == "pcm_s16le":  # the inverse of decoding's / 32768
+        return np.clip(np.round(clipped * 32768.0), -32768, 32767).astype("<i2").tobytes()
     if fmt not in CONTAINERS:
         raise ValueError(f"audio format {fmt!r} is not one of {FORMATS}")
     container, subtype = CONTAINERS[fmt]

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from radio_engine.listeners.state import ListenerState
+from radio_engine.listeners.state import UNRESOLVED, ListenerState, aligned_rows
 from radio_engine.model.inputs import FEEDBACK_INDEX, SESSION_GAP_S, context_features, step_inputs
+
+#: dislikes remembered per listener (at least; history_length when larger): a dislike is for good
+DISLIKES_KEPT = 500
 
 StepFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 TrackInFn = Callable[[list[str], list[str]], np.ndarray]
@@ -99,14 +102,24 @@ def apply_events(
 def _remember(
     state: ListenerState, event: ListenEvent, h: np.ndarray, gap: float, keep: int
 ) -> None:
-    """Fold one applied event into the state: hidden state, offsets, history, dislikes."""
+    """Fold one applied event into the state: hidden state, offsets, history, dislikes, skips.
+
+    A like or a complete of a skipped track forgives the skip.
+    """
     state.h = np.asarray(h, dtype=np.float32)
     state.last_offset = event.offset
     state.last_ts = event.ts
     state.events += 1
     new_session = np.isnan(gap) or gap > SESSION_GAP_S
     state.session_len = 1 if new_session else min(state.session_len + 1, keep)
+    rows = aligned_rows(state.recent_rows, len(state.recent))
     state.recent = [*state.recent, event.track_id][-keep:]
+    state.recent_rows = np.append(rows, UNRESOLVED)[-len(state.recent) :]
     state.recent_artists = [*state.recent_artists, event.artist_id][-keep:]
-    if event.event == "dislike" and event.track_id not in state.disliked:
-        state.disliked = [*state.disliked, event.track_id][-keep:]
+    track = event.track_id
+    if event.event == "dislike" and track not in state.disliked:
+        state.disliked = [*state.disliked, track][-max(keep, DISLIKES_KEPT) :]
+    elif event.event == "skip" and track not in state.skipped:
+        state.skipped = [*state.skipped, track][-keep:]
+    elif event.event in ("like", "complete") and track in state.skipped:
+        state.skipped = [t for t in state.skipped if t != track]

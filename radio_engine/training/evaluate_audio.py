@@ -60,6 +60,22 @@ def evaluate_embeddings(
     }
 
 
+def clip_file(audio_dir: Path, clip_path: str) -> Path:
+    """Find a metadata clip_path ("clips/<package>/<name>.ogg") under --audio, which may name
+    the data set folder or its clips/ folder."""
+    relative = Path(clip_path)
+    candidates = [audio_dir / relative]
+    if relative.parts and relative.parts[0] == "clips":
+        candidates.append(audio_dir / Path(*relative.parts[1:]))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"clip {clip_path} of the metadata is not under {audio_dir} (tried "
+        f"{', '.join(str(c) for c in candidates)}): --audio is the game-music folder or its clips/"
+    )
+
+
 def load_clips(
     audio_dir: Path, metadata_csv: Path
 ) -> tuple[list[np.ndarray], list[str], list[str]]:
@@ -68,12 +84,7 @@ def load_clips(
     with open(metadata_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     for row in tqdm(rows, desc="clips", unit="clip"):
-        path = (
-            audio_dir / Path(row["clip_path"]).relative_to("clips")
-            if row["clip_path"].startswith("clips/")
-            else audio_dir / row["clip_path"]
-        )
-        features.append(track_features(*load_audio_file(path)))
+        features.append(track_features(*load_audio_file(clip_file(audio_dir, row["clip_path"]))))
         games.append(row["game"])
         artists.append(row.get("artist", ""))
     return features, games, artists
@@ -91,13 +102,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         import torch
 
-        from radio_engine.training.audio_model import train_audio_encoder
+        from radio_engine.training.audio_model import embed_clips, train_audio_encoder
 
         torch.set_num_threads(2)
-        module, _ = train_audio_encoder(features)
-        with torch.no_grad():
-            ours = np.stack([module(torch.from_numpy(f)).numpy() for f in features])
-        source = "audio encoder trained now (no labels)"
+        module, history = train_audio_encoder(features)
+        ours = embed_clips(module, features)
+        source = (
+            f"audio encoder trained now on these clips without labels "
+            f"({len(history['loss'])} steps, {history['seconds'][-1]:.0f} s)"
+        )
     report: dict[str, Any] = {
         "clips": len(features),
         "clips_with_artist": sum(bool(a) for a in artists),
@@ -118,4 +131,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     ):
         r = report[name]
         print(f"{label:<28} {r['same_game_p@1']:>14.3f} {r['same_artist_p@1']:>16.3f}")
+    print(
+        "(the data set's PROVENANCE.md reports 0.637 / 0.419 for MFCC statistics from another "
+        "MFCC front end; the baseline row above uses our frames)"
+    )
     return 0

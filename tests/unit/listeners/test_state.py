@@ -1,0 +1,126 @@
+"""Listener state: byte round trip, the size of a realistic state, old records, bad records."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import orjson
+import pytest
+
+from radio_engine.listeners.state import UNRESOLVED, ListenerState, aligned_rows, new_listener
+
+
+def realistic_state() -> ListenerState:
+    """A listener in full flow: H=128, 50 recent 30Music-style ids, a 270-row pool."""
+    rng = np.random.default_rng(1)
+    recent = [str(1_800_000 + i) for i in range(50)]
+    return ListenerState(
+        h=rng.normal(size=128).astype(np.float32),
+        version=912,
+        last_offset=2**40 + 5,
+        last_ts=1_397_982_525.25,
+        events=1234,
+        pool_catalog=0xDEADBEEF,
+        pool_epoch=77,
+        session_len=12,
+        recent=recent,
+        recent_artists=[str(228_000 + i % 7) if i % 5 else "" for i in range(50)],
+        disliked=["1818271", "42"],
+        skipped=["77"],
+        queue=[str(1_900_000 + i) for i in range(10)],
+        pool_rows=rng.integers(0, 1_000_000, size=270).astype(np.int32),
+        recent_rows=np.array([*range(1000, 1048), -1, UNRESOLVED], dtype=np.int32),
+    )
+
+
+def assert_same(a: ListenerState, b: ListenerState) -> None:
+    assert np.array_equal(a.h, b.h) and a.h.dtype == np.float32
+    assert np.array_equal(a.pool_rows, b.pool_rows)
+    assert np.array_equal(a.recent_rows, b.recent_rows)
+    for name in (
+        "version",
+        "last_offset",
+        "last_ts",
+        "events",
+        "pool_catalog",
+        "pool_epoch",
+        "session_len",
+        "recent",
+        "recent_artists",
+        "disliked",
+        "skipped",
+        "queue",
+    ):
+        assert getattr(a, name) == getattr(b, name), name
+
+
+def test_a_full_state_round_trips_and_its_size_is_known() -> None:
+    state = realistic_state()
+    raw = state.to_bytes()
+    assert_same(ListenerState.from_bytes(raw), state)
+    ids = [*state.recent, *state.recent_artists, *state.disliked, *state.skipped, *state.queue]
+    text = "\0".join(ids).encode()
+    # 42-byte header + float32 h + int32 pool + 5 list lengths + int32 recent rows + ids
+    assert len(raw) == 42 + 4 * 128 + 4 * 270 + 10 + 4 * 50 + len(text)
+    assert len(raw) < 2700
+
+
+def test_a_new_listener_is_small_and_owns_its_h() -> None:
+    h0 = np.linspace(-1, 1, 128, dtype=np.float32)
+    state = new_listener(h0)
+    state.h[0] = 99.0
+    assert h0[0] == -1.0  # the model's h0 is never written through
+    raw = state.to_bytes()
+    assert len(raw) == 42 + 512 + 10
+    back = ListenerState.from_bytes(raw)
+    assert back.recent == [] and back.queue == [] and back.pool_rows.size == 0
+    assert back.last_offset == -1 and back.version == 0
+
+
+def test_ids_holding_nul_or_empty_strings_survive() -> None:
+    state = ListenerState(
+        h=np.ones(4, np.float32),
+        recent=["a\0b", ""],
+        recent_artists=["", ""],
+        queue=["ü-ñ", "x"],
+    )
+    back = ListenerState.from_bytes(state.to_bytes())
+    assert back.recent == ["a\0b", ""] and back.recent_artists == ["", ""]
+    assert back.queue == ["ü-ñ", "x"]
+    only_empty = ListenerState(h=np.ones(2, np.float32), recent_artists=[""])
+    assert ListenerState.from_bytes(only_empty.to_bytes()).recent_artists == [""]
+
+
+def test_a_record_of_the_first_format_still_reads() -> None:
+    h = np.arange(8, dtype=np.float32)
+    lists = orjson.dumps([["t1", "t2"], ["a", ""], ["t9"], ["q1"], ["p1", "p2"]])
+    old = struct.pack("<BHIqdIII", 0xA1, 8, 5, 321, 1.5e9, 7, 3, 2) + h.tobytes() + lists
+    state = ListenerState.from_bytes(old)
+    assert np.array_equal(state.h, h) and state.version == 5 and state.last_offset == 321
+    assert state.recent == ["t1", "t2"] and state.queue == ["q1"] and state.disliked == ["t9"]
+    assert state.pool_rows.size == 0  # the old pool of ids is rebuilt on first use
+    assert state.recent_rows.tolist() == [UNRESOLVED, UNRESOLVED]
+
+
+def test_recent_rows_always_match_the_recent_ids() -> None:
+    assert aligned_rows(np.array([1, 2, 3]), 2).tolist() == [2, 3]
+    assert aligned_rows(np.array([1]), 3).tolist() == [UNRESOLVED, UNRESOLVED, 1]
+    assert aligned_rows(np.array([1, 2]), 0).tolist() == []
+    state = ListenerState(h=np.zeros(2, np.float32), recent=["a", "b", "c"])
+    back = ListenerState.from_bytes(state.to_bytes())  # rows never set: all unresolved
+    assert back.recent_rows.tolist() == [UNRESOLVED] * 3
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00" * 60, b"{}"])
+def test_bytes_that_are_not_a_state_are_refused(raw: bytes) -> None:
+    with pytest.raises(ValueError, match="not a listener state"):
+        ListenerState.from_bytes(raw)
+
+
+def test_a_truncated_state_is_refused() -> None:
+    raw = realistic_state().to_bytes()
+    with pytest.raises(ValueError, match="truncated"):
+        ListenerState.from_bytes(raw[:300])
+    with pytest.raises(ValueError, match="do not match"):
+        ListenerState.from_bytes(raw[:-200])
