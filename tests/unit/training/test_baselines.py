@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
@@ -18,6 +16,7 @@ from radio_engine.training.baselines import (
     SignalTables,
     session_signals,
 )
+from radio_engine.training.data import Events
 from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog
 from radio_engine.training.rules import build_rules, load_rules, save_rules, sr_matrix
 
@@ -25,32 +24,21 @@ from radio_engine.training.rules import build_rules, load_rules, save_rules, sr_
 ARTIST = {"a": "X", "b": "Y", "c": "Z", "d": "Z", "e": "W", "f": "Z", "x": "V"}
 
 
-@dataclass
-class Ev:
-    """The event columns evaluation reads, built from lists of sessions."""
-
-    fold: np.ndarray
-    user_id: np.ndarray
-    session_id: np.ndarray
-    track_id: np.ndarray
-    artist_id: np.ndarray
-    ts: np.ndarray
-
-
-def events(sessions: list[list[str]], user: str = "u1", first_session: int = 0) -> Ev:
+def events(sessions: list[list[str]], user: str = "u1", first_session: int = 0) -> Events:
     """One listener's sessions, a minute between tracks, an hour between sessions."""
     rows = [
         (first_session + s, t, 10_000 * (first_session + s) + 60 * i)
         for s, tracks in enumerate(sessions)
         for i, t in enumerate(tracks)
     ]
-    return Ev(
+    return Events(
         fold=np.zeros(len(rows), np.int64),
         user_id=np.array([user] * len(rows)),
         session_id=np.array([r[0] for r in rows]),
         track_id=np.array([r[1] for r in rows]),
         artist_id=np.array([ARTIST[r[1]] for r in rows]),
         ts=np.array([r[2] for r in rows], np.int64),
+        event=np.array(["play"] * len(rows)),
     )
 
 

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from radio_engine.training.data import Events
 from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog
 
 
-@dataclass
-class Ev:
-    """The event columns evaluation reads."""
-
-    fold: np.ndarray
-    user_id: np.ndarray
-    session_id: np.ndarray
-    track_id: np.ndarray
-    artist_id: np.ndarray
-    ts: np.ndarray
-
-
-def ev(rows: list[tuple[int, str, int, str, str, int]]) -> Ev:
+def ev(rows: list[tuple[int, str, int, str, str, int]]) -> Events:
     """rows of (fold, user, session, track, artist, ts) in file order."""
     cols = list(zip(*rows, strict=True))
-    return Ev(*(np.array(c) for c in cols))
+    return Events(*(np.array(c) for c in cols), event=np.array(["play"] * len(rows)))
 
 
 # file order: session 2 comes first; session 1 has two events with the same timestamp
