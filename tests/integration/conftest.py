@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from radio_engine.broker.launcher import running_broker
+from radio_engine.broker.launcher import free_port, running_broker
 from radio_engine.broker.topics import ensure_topics_sync
+from radio_engine.player.kafka_io import make_consumer
 from radio_engine.settings import Settings
 
 HERE = Path(__file__).parent
@@ -32,16 +43,6 @@ def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
 
 
 # -- a real worker process against the real broker ---------------------------------------------
-import contextlib  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-from radio_engine.broker.launcher import free_port  # noqa: E402
 
 
 @dataclass
@@ -111,3 +112,27 @@ def worker_settings(
         topic_dead_letters=f"{app_id}.dead-letters",
         **overrides,
     )
+
+
+# -- reading topics -----------------------------------------------------------------------------
+def consume(
+    settings: Settings, topic: str, done: Callable[[list[Any]], bool], timeout: float = 60
+) -> list[Any]:
+    """Read a topic from the start until `done(records)` holds; fail on timeout."""
+
+    async def go() -> list[Any]:
+        consumer = make_consumer(settings, topic)
+        await consumer.start()
+        got: list[Any] = []
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=300)
+                got += [r for records in batch.values() for r in records]
+                if done(got):
+                    return got
+        finally:
+            await consumer.stop()
+        raise AssertionError(f"{topic}: condition not met in {timeout} s; {len(got)} records read")
+
+    return asyncio.run(go())

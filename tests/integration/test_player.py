@@ -19,10 +19,11 @@ from radio_engine import schemas
 from radio_engine.audio.decode import decode_chunk, load_audio_file
 from radio_engine.broker.topics import ensure_topics_sync
 from radio_engine.cli import main
-from radio_engine.player.kafka_io import make_consumer, make_producer
+from radio_engine.player.kafka_io import make_producer
 from radio_engine.player.replay import read_events, replay_events
 from radio_engine.player.tail import follow_queues, partition_for
 from radio_engine.settings import Settings
+from tests.integration.conftest import consume
 
 DATA = Settings.from_env().data_path
 EVENTS_CSV = DATA / "30music" / "events.csv"
@@ -50,24 +51,16 @@ def settings(kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Setti
 
 def read_topic(settings: Settings, topic: str, count: int, timeout: float = 60) -> list[Any]:
     """The first `count` records of a topic (all partitions, from the start), in each
-    partition's offset order; then a short wait to catch any record beyond them."""
+    partition's offset order; then a second more to catch any record beyond them."""
+    reached: dict[str, float] = {}
 
-    async def go() -> list[Any]:
-        consumer = make_consumer(settings, topic)
-        await consumer.start()
-        got: list[Any] = []
-        deadline = time.monotonic() + timeout
-        try:
-            while len(got) < count and time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=300)
-                got += [r for records in batch.values() for r in records]
-            extra = await consumer.getmany(timeout_ms=1000)
-            got += [r for records in extra.values() for r in records]
-        finally:
-            await consumer.stop()
-        return got
+    def done(got: list[Any]) -> bool:
+        if len(got) < count:
+            return False
+        reached.setdefault("at", time.monotonic())
+        return time.monotonic() - reached["at"] >= 1.0
 
-    return asyncio.run(go())
+    return consume(settings, topic, done, timeout)
 
 
 def send(settings: Settings, topic: str, messages: list[tuple[str, bytes]]) -> list[Any]:

@@ -8,7 +8,6 @@ import base64
 import csv
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,39 +15,16 @@ import orjson
 import pytest
 
 from radio_engine import schemas
-from radio_engine.player.kafka_io import make_consumer, make_producer
+from radio_engine.player.kafka_io import make_producer
 from radio_engine.player.produce_audio import TrackFile, produce_tracks
 from radio_engine.player.replay import read_events, replay_events
 from radio_engine.settings import Settings
 from radio_engine.training.export import export_random_model
-from tests.integration.conftest import WorkerProcess, start_worker, worker_settings
+from tests.integration.conftest import WorkerProcess, consume, start_worker, worker_settings
 
 DATA = Settings().data_path
 EVENTS_CSV = DATA / "30music" / "events.csv"
 CLIPS = DATA / "game-music" / "clips"
-
-
-def consume(
-    settings: Settings, topic: str, done: Callable[[list[Any]], bool], timeout: float = 60
-) -> list[Any]:
-    """Read a topic from the start until `done(records)` holds; fail on timeout."""
-
-    async def go() -> list[Any]:
-        consumer = make_consumer(settings, topic)
-        await consumer.start()
-        got: list[Any] = []
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=300)
-                got += [r for records in batch.values() for r in records]
-                if done(got):
-                    return got
-        finally:
-            await consumer.stop()
-        raise AssertionError(f"{topic}: condition not met in {timeout} s; {len(got)} records read")
-
-    return asyncio.run(go())
 
 
 def consume_all(settings: Settings, topic: str, quiet_s: float = 2.0) -> list[Any]:
