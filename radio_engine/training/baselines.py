@@ -208,15 +208,3 @@ class Blend:
             s["popularity"],
             self.weights,
         )
-
-
-def all_baselines(blend_weights: BlendWeights | None = None) -> list:
-    """Every baseline in report order, unfitted."""
-    return [
-        Popularity(),
-        Markov(),
-        SequentialRules(),
-        VSKNN(),
-        ArtistContinuation(),
-        Blend(blend_weights or BlendWeights(gru=0.0)),
-    ]
