@@ -134,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_resolve(COMMANDS[args.command])(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        # a wrong path is the user's to fix: one clear line, not a traceback
+        print(f"radio-engine {args.command}: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

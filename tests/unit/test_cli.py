@@ -20,3 +20,10 @@ def test_settings_command_prints_every_env_var(capsys) -> None:  # type: ignore[
     assert main(["settings"]) == 0
     out = capsys.readouterr().out
     assert "RADIO_BROKER" in out and "RADIO_QUEUE_LENGTH" in out
+
+
+def test_a_missing_input_file_is_one_clear_line(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "nope.csv"
+    assert main(["split", "--events", str(missing), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"radio-engine split: No such file or directory: {missing}"
