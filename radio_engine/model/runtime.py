@@ -74,15 +74,20 @@ class ServingModel:
         audio: np.ndarray,
         has_audio: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Input and output vectors for tracks from their parts: (track_in, track_out)."""
+        """Input and output vectors for tracks from their parts: (track_in, track_out).
+
+        An id-only model's encoder reads no artist or audio (the export drops unused inputs), so
+        only the inputs the graph declares are fed.
+        """
+        feeds = {
+            "id_index": np.asarray(id_index, np.int64),
+            "artist_index": np.asarray(artist_index, np.int64),
+            "audio": np.ascontiguousarray(audio, np.float32),
+            "has_audio": np.asarray(has_audio, np.float32),
+        }
+        declared = {i.name for i in self._tracks.get_inputs()}
         track_in, track_out = self._tracks.run(
-            ["track_in", "track_out"],
-            {
-                "id_index": np.asarray(id_index, np.int64),
-                "artist_index": np.asarray(artist_index, np.int64),
-                "audio": np.ascontiguousarray(audio, np.float32),
-                "has_audio": np.asarray(has_audio, np.float32),
-            },
+            ["track_in", "track_out"], {k: v for k, v in feeds.items() if k in declared}
         )
         return track_in, track_out
 

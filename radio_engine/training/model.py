@@ -25,18 +25,34 @@ class TrackEncoder(nn.Module):
     """Input and output vectors of tracks from id, artist and audio parts."""
 
     def __init__(
-        self, n_ids: int, n_artists: int, audio_dim: int, track_in: int, query: int, id_only: bool
+        self,
+        n_ids: int,
+        n_artists: int,
+        audio_dim: int,
+        track_in: int,
+        query: int,
+        id_only: bool,
+        tied: bool = False,
     ) -> None:
         super().__init__()
         self.id_only = id_only
         self.id_in = nn.Embedding(n_ids + 1, track_in)
-        self.id_out = nn.Embedding(n_ids + 1, query)
         self.artist_in = nn.Embedding(n_artists + 1, track_in)
-        self.artist_out = nn.Embedding(n_artists + 1, query)
         self.audio_in = nn.Linear(audio_dim, track_in)
-        self.audio_out = nn.Linear(audio_dim, query)
-        for table in (self.id_in, self.id_out, self.artist_in, self.artist_out):
+        for table in (self.id_in, self.artist_in):
             nn.init.normal_(table.weight, std=0.05)
+        if tied:
+            if track_in != query:
+                raise ValueError(
+                    f"tied input/output tables need track_in == query ({track_in} != {query})"
+                )
+            self.id_out, self.artist_out, self.audio_out = self.id_in, self.artist_in, self.audio_in
+        else:
+            self.id_out = nn.Embedding(n_ids + 1, query)
+            self.artist_out = nn.Embedding(n_artists + 1, query)
+            self.audio_out = nn.Linear(audio_dim, query)
+            for table in (self.id_out, self.artist_out):
+                nn.init.normal_(table.weight, std=0.05)
 
     def forward(
         self,
@@ -55,15 +71,22 @@ class TrackEncoder(nn.Module):
 
 
 class ListenerStep(nn.Module):
-    """One GRU step: (x, h) -> (h_next, q). Exported to ONNX as listener_step.onnx."""
+    """One GRU step: (x, h) -> (h_next, q). Exported to ONNX as listener_step.onnx.
 
-    def __init__(self, step_input: int, hidden: int, query: int) -> None:
+    Dropout (on the step input and on what the head reads) regularises training only: the ids
+    are sparse (most tracks are played a handful of times) and the GRU memorises them otherwise.
+    """
+
+    def __init__(self, step_input: int, hidden: int, query: int, dropout: float = 0.0) -> None:
         super().__init__()
+        self.input_dropout = nn.Dropout(dropout)
         self.cell = nn.GRUCell(step_input, hidden)
-        self.head = nn.Sequential(nn.Linear(hidden, query), nn.Tanh(), nn.Linear(query, query))
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(hidden, query), nn.Tanh(), nn.Linear(query, query)
+        )
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h_next = self.cell(x, h)
+        h_next = self.cell(self.input_dropout(x), h)
         return h_next, self.head(h_next)
 
 
@@ -80,6 +103,8 @@ class ListenerModel(nn.Module):
         hidden: int = 128,
         query: int = 64,
         id_only: bool = False,
+        dropout: float = 0.0,
+        tied: bool = False,
     ) -> None:
         super().__init__()
         self.dims = {
@@ -89,9 +114,11 @@ class ListenerModel(nn.Module):
             "query": query,
             "audio_embedding": audio_dim,
         }
-        self.tracks = TrackEncoder(n_ids, n_artists, audio_dim, track_in, query, id_only)
-        self.step = ListenerStep(track_in + CONTEXT_DIM, hidden, query)
+        self.tracks = TrackEncoder(n_ids, n_artists, audio_dim, track_in, query, id_only, tied)
+        self.step = ListenerStep(track_in + CONTEXT_DIM, hidden, query, dropout)
         self.h0 = nn.Parameter(torch.zeros(hidden))
+        #: weights of the session indicators added to the training logits (session_memory)
+        self.session_weights = nn.Parameter(torch.tensor([0.5, 0.25, 0.25]))
 
     def initial_state(self, batch: int) -> torch.Tensor:
         """h0 repeated for `batch` new listeners."""

@@ -20,14 +20,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from radio_engine.model.inputs import FEEDBACK_INDEX, context_features
+from radio_engine.model.inputs import CONTEXT_NAMES, FEEDBACK_INDEX, context_features
 from radio_engine.settings import Settings
+from radio_engine.training import metrics
+from radio_engine.training.baselines import SignalTables, session_signals
 from radio_engine.training.data import Events, data_sha256, load_events, split_last_days
 from radio_engine.training.model import ListenerModel, reset_slots
+from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog
+from radio_engine.training.session_memory import SessionMemory
+
+NEW_SESSION = CONTEXT_NAMES.index("new_session")
+# Training settings, chosen on a validation split of the 30Music development file (the
+# nested split inside /tmp/split/train.csv): see the README's "Model" section.
+#: dropout of the listener GRU's step input and head while training
+DROPOUT = 0.5
+#: share of input events whose track id is hidden while training
+ID_DROPOUT = 0.3
+#: one vector per track for input and output (GRU4Rec's "constrained embedding")
+TIED_TABLES = True
+LEARNING_RATE = 2e-3
 
 
 @dataclass
@@ -38,9 +54,11 @@ class Vocab:
     track_artists: list[str]
     artists: list[str]
     popularity: np.ndarray
+    #: audio embedding of each track whose audio is known (the clips given to --audio)
+    track_audio: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, events: Events) -> Vocab:
+    def build(cls, events: Events, track_audio: dict[str, np.ndarray] | None = None) -> Vocab:
         counts = Counter(events.track_id.tolist())
         artist_of: dict[str, str] = {}
         for t, a in zip(events.track_id.tolist(), events.artist_id.tolist(), strict=True):
@@ -52,7 +70,17 @@ class Vocab:
             [artist_of[t] for t in tracks],
             artists,
             np.array([counts[t] for t in tracks], dtype=np.float32),
+            dict(track_audio or {}),
         )
+
+    def audio_table(self, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(audio [V + 1, dim], has_audio [V + 1]) by vocabulary index; row 0 (unknown) empty."""
+        audio = np.zeros((len(self.track_ids) + 1, dim), np.float32)
+        has = np.zeros(len(self.track_ids) + 1, np.float32)
+        for i, t in enumerate(self.track_ids):
+            if t in self.track_audio:
+                audio[i + 1], has[i + 1] = self.track_audio[t], 1.0
+        return torch.from_numpy(audio), torch.from_numpy(has)
 
     @property
     def track_index(self) -> dict[str, int]:
@@ -132,12 +160,19 @@ def train_epoch(
     bptt: int,
     seed: int,
     progress: bool,
+    id_dropout: float = 0.0,
 ) -> float:
-    """One pass over every listener's history; returns the mean loss."""
+    """One pass over every listener's history; returns the mean loss.
+
+    Negatives: the other slots' targets and popularity-sampled tracks (log-q corrected). The
+    session indicators (session_memory) are added to every logit with learned weights.
+
+    id_dropout: share of input events whose track id is hidden (index 0), so the GRU also
+    learns to read a track by its artist and audio, as it must for tracks new to it."""
     model.train()
     ids, artists = torch.from_numpy(data.ids), torch.from_numpy(data.artists)
     context = torch.from_numpy(data.context)
-    no_audio = torch.zeros(1, model.dims["audio_embedding"])
+    audio, has_audio = vocab.audio_table(model.dims["audio_embedding"])
     pop = vocab.popularity**0.75
     sample_p = torch.from_numpy(np.concatenate([[0.0], pop / pop.sum()]).astype(np.float32))
     in_batch_logq = torch.log(
@@ -145,6 +180,7 @@ def train_epoch(
     )
     sampler = torch.Generator().manual_seed(seed)
     h = model.initial_state(batch).detach()
+    memory = SessionMemory(batch)
     losses: list[float] = []
     pending: list[torch.Tensor] = []
     total = sum(max(0, len(u) - 1) for u in data.users) // batch
@@ -162,19 +198,20 @@ def train_epoch(
         r = torch.from_numpy(np.maximum(rows, 0))
         t = torch.from_numpy(np.maximum(targets, 0))
         h = reset_slots(h, model.h0, torch.from_numpy(reset))
-        track_in, _ = model.tracks(
-            ids[r], artists[r], no_audio.expand(len(r), -1), torch.zeros(len(r))
-        )
+        memory.observe(ids[r], artists[r], torch.from_numpy(reset) | (context[r, NEW_SESSION] > 0))
+        input_ids = ids[r]
+        if id_dropout:
+            drop = torch.rand(len(r), generator=sampler) < id_dropout
+            input_ids = input_ids.masked_fill(drop, 0)
+        track_in, _ = model.tracks(input_ids, artists[r], audio[ids[r]], has_audio[ids[r]])
         h, q = model.step(torch.cat([track_in, context[r]], dim=-1), h)
         h = torch.where(live.unsqueeze(-1), h, h.detach())
         target_ids = ids[t]
         sampled = torch.multinomial(sample_p, negatives, replacement=True, generator=sampler)
         cand = torch.cat([target_ids, sampled])
         cand_artists = torch.cat([artists[t], torch.from_numpy(_artist_of(vocab, sampled.numpy()))])
-        _, out = model.tracks(
-            cand, cand_artists, no_audio.expand(len(cand), -1), torch.zeros(len(cand))
-        )
-        logits = q @ out.T
+        _, out = model.tracks(cand, cand_artists, audio[cand], has_audio[cand])
+        logits = q @ out.T + memory.indicators(cand, cand_artists) @ model.session_weights
         logq = torch.cat(
             [in_batch_logq[target_ids], torch.log(sample_p[sampled] * negatives + 1e-12)]
         )
@@ -211,12 +248,12 @@ def _artist_of(vocab: Vocab, track_index: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def all_queries(model: ListenerModel, data: Encoded, batch: int = 512) -> np.ndarray:
+def all_queries(model: ListenerModel, data: Encoded, vocab: Vocab, batch: int = 512) -> np.ndarray:
     """q after every event of every listener (state carried through their whole history)."""
     model.eval()
     ids, artists = torch.from_numpy(data.ids), torch.from_numpy(data.artists)
     context = torch.from_numpy(data.context)
-    no_audio = torch.zeros(1, model.dims["audio_embedding"])
+    audio, has_audio = vocab.audio_table(model.dims["audio_embedding"])
     out = np.zeros((len(data.ids), model.dims["query"]), dtype=np.float32)
     users = sorted(data.users, key=len, reverse=True)
     for lo in range(0, len(users), batch):
@@ -226,7 +263,7 @@ def all_queries(model: ListenerModel, data: Encoded, batch: int = 512) -> np.nda
             live = [i for i, u in enumerate(group) if t < len(u)]
             rows = torch.from_numpy(np.array([group[i][t] for i in live]))
             track_in, _ = model.tracks(
-                ids[rows], artists[rows], no_audio.expand(len(rows), -1), torch.zeros(len(rows))
+                ids[rows], artists[rows], audio[ids[rows]], has_audio[ids[rows]]
             )
             h_live, q = model.step(torch.cat([track_in, context[rows]], dim=-1), h[live])
             h[live] = h_live
@@ -234,50 +271,80 @@ def all_queries(model: ListenerModel, data: Encoded, batch: int = 512) -> np.nda
     return out
 
 
+@dataclass
+class ValidationPairs:
+    """Next-track pairs inside the validation sessions, prepared once for every epoch.
+
+    Candidates are the vocabulary's tracks (index - 1); a target outside it counts as a miss.
+    indicators: per pair, sparse [P, V] matrices of the session indicators (INDICATORS order),
+    so the in-training score q . track_out + session_weights . indicators is what is ranked.
+    """
+
+    train: Events
+    valid: Events
+    prev_event: np.ndarray  # index into concat(train, valid) of each pair's last prefix event
+    targets: np.ndarray  # vocabulary row of each target, -1 when unknown
+    indicators: list[sp.csr_matrix]
+
+    @classmethod
+    def build(cls, train: Events, valid: Events, vocab: Vocab) -> ValidationPairs:
+        catalog = EvalCatalog.build(
+            np.asarray(vocab.track_ids), np.asarray(vocab.track_artists), train, valid
+        )
+        pairs = Pairs.from_log(SessionLog.from_events(valid, catalog))
+        tables = SignalTables.fit(SessionLog.from_events(train, catalog))
+        n_vocab = len(vocab.track_ids)
+        parts: list[list[sp.csr_matrix]] = [[], [], []]
+        for lo in range(0, pairs.size, 1024):
+            s = session_signals(pairs.prefixes(slice(lo, lo + 1024)), tables)
+            for i, name in enumerate(("same_last_artist", "in_session_artist", "in_session_track")):
+                parts[i].append(sp.csr_matrix(s[name][:, :n_vocab].astype(np.float32)))
+        targets = np.where(pairs.target_rows < n_vocab, pairs.target_rows, -1)
+        return cls(
+            train,
+            valid,
+            len(train) + pairs.prev_event,
+            targets,
+            [sp.vstack(p, format="csr") if p else sp.csr_matrix((0, n_vocab)) for p in parts],
+        )
+
+
 @torch.no_grad()
 def validate(
-    model: ListenerModel, train: Events, valid: Events, vocab: Vocab, k: int = 20
+    model: ListenerModel, pairs: ValidationPairs, vocab: Vocab, k: int = 20
 ) -> dict[str, float]:
-    """GRU-only HR@k / MRR@k on next-track pairs inside the validation sessions (warm states)."""
-    both = Events.concat([train, valid])
+    """HR@k / MRR@k on the validation pairs: GRU + session indicators (as trained), GRU alone,
+    and the indicators alone (the GRU's contribution is the difference)."""
+    both = Events.concat([pairs.train, pairs.valid])
     data = encode(both, vocab)
-    q = all_queries(model, data)
-    is_valid = np.zeros(len(both), dtype=bool)
-    is_valid[len(train) :] = True
-    sorted_valid = is_valid[data.order]
-    session = np.char.add(both.fold.astype(str), both.session_id)[data.order]
-    prev = np.arange(len(data.ids) - 1)
-    nxt = prev + 1
-    pair = (
-        sorted_valid[prev]
-        & sorted_valid[nxt]
-        & (session[prev] == session[nxt])
-        & (both.user_id[data.order][prev] == both.user_id[data.order][nxt])
-    )
-    prev, nxt = prev[pair], nxt[pair]
+    q_sorted = all_queries(model, data, vocab)
+    q = np.empty_like(q_sorted)
+    q[data.order] = q_sorted
+    q = q[pairs.prev_event]
+    n_vocab = len(vocab.track_ids)
     _, track_out = model.tracks(
-        torch.arange(1, len(vocab.track_ids) + 1),
-        torch.from_numpy(_artist_of(vocab, np.arange(1, len(vocab.track_ids) + 1))),
-        torch.zeros(len(vocab.track_ids), model.dims["audio_embedding"]),
-        torch.zeros(len(vocab.track_ids)),
+        torch.arange(1, n_vocab + 1),
+        torch.from_numpy(_artist_of(vocab, np.arange(1, n_vocab + 1))),
+        *(part[1:] for part in vocab.audio_table(model.dims["audio_embedding"])),
     )
     track_out = track_out.numpy()
-    targets = data.ids[nxt]
-    hits, rr = np.zeros(len(prev)), np.zeros(len(prev))
-    for lo in range(0, len(prev), 1024):
-        scores = q[prev[lo : lo + 1024]] @ track_out.T
-        tgt = targets[lo : lo + 1024]
-        warm = tgt > 0
-        target_score = np.where(warm, scores[np.arange(len(tgt)), np.maximum(tgt - 1, 0)], np.inf)
-        rank = (scores > target_score[:, None]).sum(axis=1)
-        hits[lo : lo + 1024] = warm & (rank < k)
-        rr[lo : lo + 1024] = np.where(warm & (rank < k), 1.0 / (rank + 1), 0.0)
-    return {
-        "hr": float(hits.mean()),
-        "mrr": float(rr.mean()),
-        "pairs": len(prev),
-        "warm_pairs": int((targets > 0).sum()),
-    }
+    w = model.session_weights.detach().numpy()
+    ranks: dict[str, list[metrics.Ranks]] = {"hr": [], "gru": [], "signals": []}
+    for lo in range(0, len(q), 1024):
+        sel = slice(lo, lo + 1024)
+        gru = q[sel] @ track_out.T
+        signals = sum(
+            float(wi) * m[sel].toarray() for wi, m in zip(w, pairs.indicators, strict=True)
+        )
+        for name, scores in (("hr", gru + signals), ("gru", gru), ("signals", signals)):
+            ranks[name].append(metrics.ranks(np.asarray(scores, np.float32), pairs.targets[sel]))
+    out: dict[str, float] = {}
+    for name, prefix in (("hr", ""), ("gru", "gru_"), ("signals", "signals_")):
+        r = metrics.Ranks.concat(ranks[name])
+        out[f"{prefix}hr" if prefix else "hr"] = metrics.hit_rate(r, k)
+        out[f"{prefix}mrr" if prefix else "mrr"] = metrics.mrr(r, k)
+    out["pairs"] = len(q)
+    return out
 
 
 def fit(
@@ -289,13 +356,25 @@ def fit(
     id_only: bool,
     progress: bool,
     deadline: float,
-    valid: tuple[Events, Events] | None = None,
+    valid: ValidationPairs | None = None,
     log: list[dict[str, Any]] | None = None,
+    dropout: float = DROPOUT,
 ) -> ListenerModel:
-    """Train a fresh model for `epochs` (or until the deadline), validating after each epoch."""
+    """Train a fresh model for `epochs` (or until the deadline), validating after each epoch;
+    with `valid`, the epoch with the best validation HR@20 is kept."""
     torch.manual_seed(seed)
-    model = ListenerModel(len(vocab.track_ids), len(vocab.artists), id_only=id_only)
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model = ListenerModel(
+        len(vocab.track_ids), len(vocab.artists), id_only=id_only, dropout=dropout, tied=TIED_TABLES
+    )
+    rest = [p for name, p in model.named_parameters() if name != "session_weights"]
+    opt = torch.optim.Adam(
+        [
+            {"params": rest},
+            # a few scalars: a larger step so they settle within the first epoch
+            {"params": [model.session_weights], "lr": 0.05},
+        ],
+        lr=LEARNING_RATE,
+    )
     data = encode(events, vocab)
     best_state, best_hr = None, -1.0
     for epoch in range(epochs):
@@ -310,6 +389,7 @@ def fit(
             bptt=8,
             seed=seed + epoch,
             progress=progress,
+            id_dropout=ID_DROPOUT,
         )
         entry: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -317,13 +397,14 @@ def fit(
             "seconds": time.monotonic() - started,
         }
         if valid is not None:
-            metrics = validate(model, *valid, vocab)
-            entry.update(valid_hr=metrics["hr"], valid_mrr=metrics["mrr"])
-            if metrics["hr"] > best_hr:
+            scores = validate(model, valid, vocab)
+            entry.update({f"valid_{name}": v for name, v in scores.items() if name != "pairs"})
+            if scores["hr"] > best_hr:
                 best_hr, best_state = (
-                    metrics["hr"],
+                    scores["hr"],
                     {k: v.clone() for k, v in model.state_dict().items()},
                 )
+        entry["session_weights"] = [round(float(w), 3) for w in model.session_weights.detach()]
         if log is not None:
             log.append(entry)
         if progress:
@@ -359,8 +440,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"({len(np.unique(train.user_id))} listeners)",
         flush=True,
     )
-    vocab = Vocab.build(train)
-    epochs = args.epochs or 8
+    audio_module, audio_history, track_audio = _audio(args, deadline)
+    vocab = Vocab.build(train, track_audio)
+    epochs = args.epochs or 6
     history: list[dict[str, Any]] = []
     print(
         f"train: phase 1, {epochs} epochs at most on the training split, validated each epoch",
@@ -374,15 +456,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         id_only=args.id_only,
         progress=True,
         deadline=started + budget_min * 60 * 0.45,
-        valid=(train, valid),
+        valid=ValidationPairs.build(train, valid, vocab),
         log=history,
     )
     best = max(history, key=lambda e: e.get("valid_hr", -1))
-    audio_module, audio_history = _audio(args, deadline)
     spec_extra: dict[str, Any] = {"id_only": bool(args.id_only)}
     blend_info: dict[str, Any] = {}
     tmp_dir = out.with_name(out.name + ".phase1")
-    _export(model, tmp_dir, vocab, audio_module)
+    export_with_vocab(model, tmp_dir, vocab, audio_module)
     try:
         from radio_engine.model.runtime import ServingModel
         from radio_engine.training.evaluate import tune_blend_weights
@@ -403,7 +484,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"train: phase 2, refit on all {len(events)} events for {final_epochs} epochs", flush=True
     )
-    full_vocab = Vocab.build(events) if not args.valid else vocab
+    full_vocab = Vocab.build(events, track_audio) if not args.valid else vocab
     final = fit(
         events if not args.valid else train,
         full_vocab,
@@ -413,36 +494,40 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         progress=True,
         deadline=deadline,
     )
-    metrics = {
-        "valid_hr@20_gru": best.get("valid_hr"),
-        "valid_mrr@20_gru": best.get("valid_mrr"),
+    summary = {
+        "valid_hr@20": best.get("valid_hr"),
+        "valid_mrr@20": best.get("valid_mrr"),
+        "valid_hr@20_gru_alone": best.get("valid_gru_hr"),
+        "valid_hr@20_indicators_alone": best.get("valid_signals_hr"),
         "valid_blend": blend_info.get("valid", {}),
         "epochs": final_epochs,
     }
-    _export(
+    export_with_vocab(
         final,
         out,
         full_vocab,
         audio_module,
         spec_extra=spec_extra,
         data_sha256=data_sha256(args.events),
-        metrics=metrics,
+        metrics=summary,
         trained=True,
     )
     _save_rules(events if not args.valid else train, out)
     _report(
-        out, history, audio_history, metrics, time.monotonic() - started, len(train), len(valid)
+        out, history, audio_history, summary, time.monotonic() - started, len(train), len(valid)
     )
     print(
         f"train: model written to {out} in {(time.monotonic() - started) / 60:.1f} min; "
-        f"validation HR@20 (GRU alone) {best.get('valid_hr', 0):.4f}",
+        f"validation HR@20 {best.get('valid_hr', 0):.4f} (GRU + session indicators)",
         flush=True,
     )
     return 0
 
 
-def _export(model: ListenerModel, out: Path, vocab: Vocab, audio_module: Any, **extra: Any) -> Path:
-    """export_model with the vocabulary's tracks, artists and popularity."""
+def export_with_vocab(
+    model: ListenerModel, out: Path, vocab: Vocab, audio_module: Any, **extra: Any
+) -> Path:
+    """export_model with the vocabulary's tracks, artists, popularity and audio."""
     from radio_engine.training.export import export_model
 
     return export_model(
@@ -453,26 +538,34 @@ def _export(model: ListenerModel, out: Path, vocab: Vocab, audio_module: Any, **
         artist_vocab=vocab.artists,
         popularity=vocab.popularity,
         audio_module=audio_module,
+        track_audio=vocab.track_audio,
         **extra,
     )
 
 
-def _audio(args: argparse.Namespace, deadline: float) -> tuple[Any, list[float]]:
-    """Train the audio encoder on the clips when --audio is given (no labels used)."""
+def _audio(
+    args: argparse.Namespace, deadline: float
+) -> tuple[Any, list[float], dict[str, np.ndarray]]:
+    """With --audio: the audio encoder trained on the clips (no labels used) and the embedding
+    of every clip by track id (metadata.csv beside the clips names them, as produce-audio does)."""
     if not args.audio:
-        return None, []
+        return None, [], {}
     from radio_engine.audio.decode import load_audio_file
     from radio_engine.audio.features import track_features
-    from radio_engine.training.audio_model import train_audio_encoder
+    from radio_engine.player.produce_audio import find_tracks
+    from radio_engine.training.audio_model import embed_clips, train_audio_encoder
 
-    paths = sorted(Path(args.audio).rglob("*.ogg"))
+    folder = Path(args.audio)
+    metadata = folder / "metadata.csv"
+    tracks = find_tracks(folder, metadata if metadata.is_file() else None)
     features = [
-        track_features(*load_audio_file(p))
-        for p in tqdm(paths, desc="audio features", unit="clip", disable=not sys.stderr.isatty())
+        track_features(*load_audio_file(t.path))
+        for t in tqdm(tracks, desc="audio features", unit="clip", disable=not sys.stderr.isatty())
     ]
-    minutes = max(0.5, min(2.0, (deadline - time.monotonic()) / 60 * 0.3))
+    minutes = max(0.5, min(2.0, (deadline - time.monotonic()) / 60 * 0.15))
     module, history = train_audio_encoder(features, max_minutes=minutes)
-    return module, history["loss"]
+    embeddings = embed_clips(module, features)
+    return module, history["loss"], {t.track_id: e for t, e in zip(tracks, embeddings, strict=True)}
 
 
 def _save_rules(events: Events, out: Path) -> None:
@@ -488,7 +581,7 @@ def _report(
     out: Path,
     history: list[dict[str, Any]],
     audio_loss: list[float],
-    metrics: dict[str, Any],
+    summary: dict[str, Any],
     seconds: float,
     n_train: int,
     n_valid: int,
@@ -503,9 +596,13 @@ def _report(
     epochs = [h["epoch"] for h in history]
     axes[0].plot(epochs, [h["loss"] for h in history], marker="o")
     axes[0].set(title="listener GRU: training loss", xlabel="epoch", ylabel="sampled softmax")
-    axes[1].plot(epochs, [h.get("valid_hr", np.nan) for h in history], marker="o", label="HR@20")
-    axes[1].plot(epochs, [h.get("valid_mrr", np.nan) for h in history], marker="o", label="MRR@20")
-    axes[1].set(title="validation (GRU alone)", xlabel="epoch")
+    for key, label in (
+        ("valid_hr", "GRU + session indicators"),
+        ("valid_signals_hr", "indicators alone"),
+        ("valid_gru_hr", "GRU alone"),
+    ):
+        axes[1].plot(epochs, [h.get(key, np.nan) for h in history], marker="o", label=label)
+    axes[1].set(title="validation HR@20", xlabel="epoch")
     axes[1].legend()
     if audio_loss:
         axes[2].plot(audio_loss)
@@ -517,25 +614,31 @@ def _report(
         "train_events": n_train,
         "valid_events": n_valid,
         "history": history,
-        "metrics": metrics,
+        "metrics": summary,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+    nan = float("nan")
     lines = [
         "# Training report",
         "",
         f"{n_train} training / {n_valid} validation events; {seconds / 60:.1f} min.",
         "",
-        "| epoch | loss | valid HR@20 | valid MRR@20 | seconds |",
-        "| --- | --- | --- | --- | --- |",
+        "Validation HR@20 / MRR@20 on next-track pairs of the validation sessions: the GRU with",
+        "the session indicators it trains beside (what epochs are chosen by), each part alone.",
+        "",
+        "| epoch | loss | HR@20 | MRR@20 | HR@20 GRU alone | HR@20 indicators alone | seconds |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid_hr', float('nan')):.4f} | "
-        f"{h.get('valid_mrr', float('nan')):.4f} | {h['seconds']:.0f} |"
+        f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid_hr', nan):.4f} | "
+        f"{h.get('valid_mrr', nan):.4f} | {h.get('valid_gru_hr', nan):.4f} | "
+        f"{h.get('valid_signals_hr', nan):.4f} | {h['seconds']:.0f} |"
         for h in history
     ]
     lines += [
         "",
-        f"Blend tuned on validation: `{json.dumps(metrics.get('valid_blend', {}))}`",
+        f"Served blend tuned on validation: `{json.dumps(summary.get('valid_blend', {}))}`",
+        "(hr_served vs hr_served_no_gru: the same pairs with the GRU switched off).",
         "",
         "![curves](training.png)",
     ]

@@ -18,7 +18,7 @@ from radio_engine.settings import Settings
 from radio_engine.training.data import Events, load_events, split_last_days, write_events_csv
 from radio_engine.training.export import export_model
 from radio_engine.training.model import ListenerModel, reset_slots
-from radio_engine.training.train import Vocab, encode, run, session_parallel
+from radio_engine.training.train import Vocab, encode, export_with_vocab, run, session_parallel
 
 EVENTS_CSV = Settings().data_path / "30music" / "events.csv"
 
@@ -166,3 +166,77 @@ def test_a_short_real_training_run_exports_a_servable_model(tmp_path: Path) -> N
     assert (tmp_path / "model" / "training.png").stat().st_size > 10_000
     assert "blend" in served.manifest.feature_spec
     assert (tmp_path / "model" / "transitions.npz").exists()
+
+
+def test_tied_tables_give_each_track_one_vector_in_and_out() -> None:
+    torch.manual_seed(0)
+    model = ListenerModel(10, 3, tied=True).eval()
+    ids, artists = torch.tensor([1, 4, 0]), torch.tensor([1, 2, 3])
+    audio, has_audio = torch.randn(3, 32), torch.tensor([0.0, 1.0, 1.0])
+    track_in, track_out = model.tracks(ids, artists, audio, has_audio)
+    assert torch.equal(track_in, track_out)
+    with pytest.raises(ValueError, match="track_in == query"):
+        ListenerModel(10, 3, tied=True, track_in=32, query=64)
+
+
+def test_tracks_with_known_audio_are_exported_with_it(tmp_path: Path) -> None:
+    events = Events(
+        fold=np.zeros(4, int),
+        user_id=np.array(["u"] * 4),
+        session_id=np.array(["s"] * 4),
+        track_id=np.array(["clip-a", "t1", "clip-b", "t1"]),
+        artist_id=np.array(["x", "y", "x", "y"]),
+        ts=np.arange(4.0),
+        event=np.array(["play"] * 4),
+    )
+    rng = np.random.default_rng(0)
+    clips = {c: rng.normal(size=32).astype(np.float32) for c in ("clip-a", "clip-b")}
+    vocab = Vocab.build(events, clips)
+    audio, has_audio = vocab.audio_table(32)
+    index = vocab.track_index
+    assert has_audio.tolist() == [0.0] + [float(t in clips) for t in vocab.track_ids]
+    assert np.array_equal(audio[index["clip-b"]].numpy(), clips["clip-b"])
+    torch.manual_seed(0)
+    model = ListenerModel(len(vocab.track_ids), len(vocab.artists)).eval()
+    served = ServingModel(export_with_vocab(model, tmp_path / "m", vocab, None))
+    row = served.tracks.track_ids.tolist().index("clip-a")
+    with_audio = served.tracks.track_out[row]
+    _, without = served.encode_tracks(
+        np.array([index["clip-a"]]),
+        np.array([served.artist_index["x"]]),
+        np.zeros((1, 32), np.float32),
+        np.zeros(1, np.float32),
+    )
+    _, again = served.encode_tracks(
+        np.array([index["clip-a"]]),
+        np.array([served.artist_index["x"]]),
+        clips["clip-a"][None, :],
+        np.ones(1, np.float32),
+    )
+    assert np.abs(with_audio - again[0]).max() <= 1e-5
+    assert np.abs(with_audio - without[0]).max() > 1e-3
+
+
+def test_an_id_only_model_exports_and_encodes_tracks(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = ListenerModel(6, 2, id_only=True).eval()
+    out = export_model(
+        model,
+        tmp_path / "id-only",
+        track_ids=[f"t{i}" for i in range(6)],
+        artist_ids=["a0", "a1"] * 3,
+        artist_vocab=["a0", "a1"],
+        popularity=np.ones(6, np.float32),
+        trained=False,
+    )
+    served = ServingModel(out)
+    track_in, track_out = served.encode_tracks(
+        np.array([1, 2]), np.array([1, 2]), np.ones((2, 32), np.float32), np.ones(2, np.float32)
+    )
+    with torch.no_grad():
+        expected_in, expected_out = model.tracks(
+            torch.tensor([1, 2]), torch.tensor([0, 0]), torch.zeros(2, 32), torch.zeros(2)
+        )
+    # artist and audio are ignored: the vectors are the id parts alone
+    assert np.abs(track_in - expected_in.numpy()).max() <= 1e-5
+    assert np.abs(track_out - expected_out.numpy()).max() <= 1e-5
