@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "split": "radio_engine.training.data:run_split",
     "evaluate": "radio_engine.training.evaluate:run",
     "evaluate-audio": "radio_engine.training.evaluate_audio:run",
+    "simulate": "radio_engine.training.simulated_listeners:run",
+    "evaluate-simulated": "radio_engine.training.simulated_listeners:run_check",
     "settings": "radio_engine.cli:show_settings",
 }
 
@@ -104,6 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", required=True)
     p.add_argument("--metadata", required=True)
     p.add_argument("--model", help="model directory (its audio encoder)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("simulate", "SIMULATED listeners over the game-music clips (tastes by game/audio)")
+    p.add_argument("--audio", required=True, help="the game-music folder")
+    p.add_argument("--metadata", required=True, help="its metadata.csv")
+    p.add_argument("--out", required=True, help="folder for events.csv, holdout.csv, tastes.json")
+    p.add_argument("--listeners", type=int, default=300)
+    p.add_argument("--holdout-share", type=float, default=0.2, help="clips no listener plays")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = command(
+        "evaluate-simulated",
+        "do held-out clips (audio only) reach the SIMULATED listeners whose taste they fit?",
+    )
+    p.add_argument("--model", required=True, help="a model trained on the simulation's events")
+    p.add_argument("--simulation", required=True, help="the folder `simulate` wrote")
+    p.add_argument("--audio", required=True)
+    p.add_argument("--metadata", required=True)
+    p.add_argument("--k", type=int, default=10, help="queue length looked at")
     p.add_argument("--json", action="store_true")
 
     command("settings", "print every setting with its env var, type, default and doc")

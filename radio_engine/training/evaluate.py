@@ -52,7 +52,8 @@ JSON report (`--json`), one object:
 Methods: served (GRU + blend: what the worker scores), gru (the GRU alone), served_no_gru (the
 served weights with the GRU switched off: the GRU's own contribution is served minus this),
 blend (the cheap-signal baseline with its own weights), popularity, markov, sr, vsknn, artist
-(artist continuation), id_only_gru (with --id-only-model).
+(artist continuation); with --id-only-model: id_only_gru (that GRU alone) and id_only_served
+(that GRU in the same blend, with the weights tuned for it at its training).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ METHODS = (
     "vsknn",
     "artist",
     "id_only_gru",
+    "id_only_served",
 )
 #: dense scores per batch are about this many floats (batch rows = this / candidates)
 BATCH_CELLS = 4_000_000
@@ -207,7 +209,8 @@ def evaluate(
         queries["id_only_gru"] = _queries(id_only_model, catalog, train_log, test_log, progress)
     replay_seconds = time.perf_counter() - t
 
-    results = {m: _Scored() for m in METHODS if m != "id_only_gru" or m in queries}
+    results = {m: _Scored() for m in METHODS if not m.startswith("id_only") or id_only_model}
+    id_only_w = served_weights(id_only_model.manifest.feature_spec)[0] if id_only_model else None
     t = time.perf_counter()
     tables = SignalTables.fit(train_log)
     signal_seconds = time.perf_counter() - t
@@ -241,16 +244,24 @@ def evaluate(
             passes.add(
                 results[name], _timed(results[name], baseline.score, prefixes), targets, cold
             )
-        for name, gru, weights, rules, pop in (
+        blends = [
             ("served", gru_scores["gru"], served_w, rules_rows, served_pop),
             ("served_no_gru", None, served_w, rules_rows, served_pop),
             ("blend", None, base_w, s["rules"], s["popularity"]),
-        ):
+        ]
+        if id_only_w is not None:
+            blends.append(
+                ("id_only_served", gru_scores["id_only_gru"], id_only_w, rules_rows, served_pop)
+            )
+        for name, gru, weights, rules, pop in blends:
             scores = _timed(results[name], blend_scores, gru, rules, *signals, pop, weights)
             passes.add(results[name], scores, targets, cold)
-    for name in ("served", "served_no_gru", "blend"):
-        results[name].seconds += signal_seconds
+    for name in ("served", "served_no_gru", "blend", "id_only_served"):
+        if name in results:
+            results[name].seconds += signal_seconds
     results["served"].seconds += results["gru"].seconds
+    if "id_only_served" in results:
+        results["id_only_served"].seconds += results["id_only_gru"].seconds
 
     report = _report(results, pairs, catalog, k)
     played = np.zeros(n, dtype=bool)

@@ -167,8 +167,9 @@ def train_epoch(
     Negatives: the other slots' targets and popularity-sampled tracks (log-q corrected). The
     session indicators (session_memory) are added to every logit with learned weights.
 
-    id_dropout: share of input events whose track id is hidden (index 0), so the GRU also
-    learns to read a track by its artist and audio, as it must for tracks new to it."""
+    id_dropout: share of input events, and of candidates, whose track id is hidden (index 0),
+    so the GRU also learns to read and to score a track by its artist and audio, as it must
+    for tracks new to it."""
     model.train()
     ids, artists = torch.from_numpy(data.ids), torch.from_numpy(data.artists)
     context = torch.from_numpy(data.context)
@@ -210,7 +211,11 @@ def train_epoch(
         sampled = torch.multinomial(sample_p, negatives, replacement=True, generator=sampler)
         cand = torch.cat([target_ids, sampled])
         cand_artists = torch.cat([artists[t], torch.from_numpy(_artist_of(vocab, sampled.numpy()))])
-        _, out = model.tracks(cand, cand_artists, audio[cand], has_audio[cand])
+        out_ids = cand
+        if id_dropout:  # a candidate scored without its id, as a track new to the model is
+            out_ids = cand.masked_fill(torch.rand(len(cand), generator=sampler) < id_dropout, 0)
+        _, out = model.tracks(out_ids, cand_artists, audio[cand], has_audio[cand])
+
         logits = q @ out.T + memory.indicators(cand, cand_artists) @ model.session_weights
         logq = torch.cat(
             [in_batch_logq[target_ids], torch.log(sample_p[sampled] * negatives + 1e-12)]
@@ -547,17 +552,19 @@ def _audio(
     args: argparse.Namespace, deadline: float
 ) -> tuple[Any, list[float], dict[str, np.ndarray]]:
     """With --audio: the audio encoder trained on the clips (no labels used) and the embedding
-    of every clip by track id (metadata.csv beside the clips names them, as produce-audio does)."""
+    of every clip by track id (--metadata or a metadata.csv in the folder names them, as
+    produce-audio does; otherwise every audio file, named by its stem)."""
     if not args.audio:
         return None, [], {}
     from radio_engine.audio.decode import load_audio_file
     from radio_engine.audio.features import track_features
-    from radio_engine.player.produce_audio import find_tracks
+    from radio_engine.player.produce_audio import find_tracks, read_metadata
     from radio_engine.training.audio_model import embed_clips, train_audio_encoder
 
     folder = Path(args.audio)
-    metadata = folder / "metadata.csv"
-    tracks = find_tracks(folder, metadata if metadata.is_file() else None)
+    metadata = Path(args.metadata) if getattr(args, "metadata", None) else folder / "metadata.csv"
+    # a metadata.csv (--metadata, or in the folder) names the clips; other files are not used
+    tracks = read_metadata(metadata, metadata.parent) if metadata.is_file() else find_tracks(folder)
     features = [
         track_features(*load_audio_file(t.path))
         for t in tqdm(tracks, desc="audio features", unit="clip", disable=not sys.stderr.isatty())

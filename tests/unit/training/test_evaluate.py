@@ -105,6 +105,11 @@ def test_report_is_well_formed_with_known_baseline_numbers(files, capsys):
     # a random model's manifest has no tuned blend: the worker serves the GRU alone
     assert report["blend"]["served_source"] == "gru-only"
     assert report["methods"]["served"]["hr"] == gru["hr"]
+    # the same model as the "id-only" one, blended with the same (GRU-only) weights
+    served = report["methods"]["served"]
+    assert report["methods"]["id_only_served"] == served | {
+        "seconds": report["methods"]["id_only_served"]["seconds"]
+    }
     assert report["model"]["trained"] is False
 
 
