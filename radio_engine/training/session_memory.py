@@ -5,7 +5,8 @@ The worker scores a candidate as gru * q . track_out plus cheap session signals
 session. Training adds the same three indicators, with learned weights, to the sampled logits.
 The GRU then spends its capacity on what those signals cannot see (the listener across
 sessions, tastes beyond the current session) instead of relearning "the same artist again" one
-artist at a time from sparse ids. The learned weights seed the blend tuned after training.
+artist at a time from sparse ids. The served blend's weights are tuned after training; the
+learned ones are recorded in the manifest's metrics (session_weights).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from radio_engine.training.baselines import SignalTables, session_signals
 from radio_engine.training.data import Events, data_sha256, load_events, split_last_days
 from radio_engine.training.model import ListenerModel, reset_slots
 from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog
-from radio_engine.training.session_memory import SessionMemory
+from radio_engine.training.session_memory import INDICATORS, SessionMemory
 
 NEW_SESSION = CONTEXT_NAMES.index("new_session")
 # Training settings, chosen on a validation split of the 30Music development file (the
@@ -215,7 +215,6 @@ def train_epoch(
         if id_dropout:  # a candidate scored without its id, as a track new to the model is
             out_ids = cand.masked_fill(torch.rand(len(cand), generator=sampler) < id_dropout, 0)
         _, out = model.tracks(out_ids, cand_artists, audio[cand], has_audio[cand])
-
         logits = q @ out.T + memory.indicators(cand, cand_artists) @ model.session_weights
         logq = torch.cat(
             [in_batch_logq[target_ids], torch.log(sample_p[sampled] * negatives + 1e-12)]
@@ -346,8 +345,8 @@ def validate(
     out: dict[str, float] = {}
     for name, prefix in (("hr", ""), ("gru", "gru_"), ("signals", "signals_")):
         r = metrics.Ranks.concat(ranks[name])
-        out[f"{prefix}hr" if prefix else "hr"] = metrics.hit_rate(r, k)
-        out[f"{prefix}mrr" if prefix else "mrr"] = metrics.mrr(r, k)
+        out[f"{prefix}hr"] = metrics.hit_rate(r, k)
+        out[f"{prefix}mrr"] = metrics.mrr(r, k)
     out["pairs"] = len(q)
     return out
 
@@ -506,6 +505,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "valid_hr@20_indicators_alone": best.get("valid_signals_hr"),
         "valid_blend": blend_info.get("valid", {}),
         "epochs": final_epochs,
+        "session_weights": dict(
+            zip(INDICATORS, final.session_weights.detach().tolist(), strict=True)
+        ),
     }
     export_with_vocab(
         final,

@@ -162,6 +162,9 @@ def test_a_short_real_training_run_exports_a_servable_model(tmp_path: Path) -> N
     assert run(args, Settings()) == 0
     served = ServingModel(tmp_path / "model")
     assert served.manifest.trained and served.manifest.metrics["epochs"] == 1
+    weights = served.manifest.metrics["session_weights"]
+    assert set(weights) == {"last_artist", "session_artist", "in_session"}
+    assert weights != {"last_artist": 0.5, "session_artist": 0.25, "in_session": 0.25}  # learned
     assert len(served.tracks.track_ids) > 1000
     assert (tmp_path / "model" / "training.png").stat().st_size > 10_000
     assert "blend" in served.manifest.feature_spec
