@@ -19,6 +19,7 @@ knows only by their audio (and composer), reach the queues of the listeners whos
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from dataclasses import dataclass
@@ -66,9 +67,7 @@ class ClipTable:
 def load_clip_table(audio_dir: Path, metadata_csv: Path) -> ClipTable:
     """Decode every clip of the metadata (progress bar) with the worker's feature code."""
     tracks = read_metadata(Path(metadata_csv), Path(audio_dir))
-    games = {}
-    import csv
-
+    games: dict[str, str] = {}
     with open(metadata_csv, newline="") as f:
         for row in csv.DictReader(f):
             games[row["clip_id"]] = row.get("game", "")
