@@ -60,11 +60,14 @@ def replay_queries(
     users: Sequence[np.ndarray],
     ts: Sequence[np.ndarray],
     progress: bool = False,
+    feedback: Sequence[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
     """The query q after every event of each event set, stepping all sets together in time.
 
     rows/users/ts: one array per event set (e.g. train, then test), in the sets' own order;
-    rows index track_in (every event's track must have a row). Returns q [E_i, Q] per set.
+    rows index track_in (every event's track must have a row); feedback: indices into
+    FEEDBACK_TYPES per set (default: every event a play, as a Last.fm scrobble is).
+    Returns q [E_i, Q] per set.
     """
     sizes = [len(r) for r in rows]
     all_rows = np.concatenate(rows).astype(np.int64)
@@ -81,9 +84,12 @@ def replay_queries(
     step_of = np.arange(n) - np.maximum.accumulate(np.where(first, np.arange(n), 0))
     sorted_ts = all_ts[order]
     gap = np.where(first, np.nan, sorted_ts - np.roll(sorted_ts, 1))
-    context = context_features(
-        np.full(n, FEEDBACK_INDEX["play"]), np.full(n, np.nan), gap, sorted_ts
+    kinds = (
+        np.full(n, FEEDBACK_INDEX["play"])
+        if feedback is None
+        else np.concatenate([np.asarray(f, np.int64) for f in feedback])[order]
     )
+    context = context_features(kinds, np.full(n, np.nan), gap, sorted_ts)
     h = np.broadcast_to(model.h0, (listener_names.size, model.h0.shape[0])).copy()
     q_sorted = np.zeros((n, model.dims.query), dtype=np.float32)
     by_step = np.argsort(step_of, kind="stable")

@@ -31,11 +31,12 @@ from tqdm import tqdm
 
 from radio_engine.audio.decode import load_audio_file
 from radio_engine.audio.features import track_features
-from radio_engine.model.inputs import FEEDBACK_INDEX, context_features, step_inputs
-from radio_engine.player.produce_audio import read_metadata
+from radio_engine.model.inputs import FEEDBACK_INDEX
+from radio_engine.player.produce_audio import track_metadata
 from radio_engine.settings import Settings
 from radio_engine.training.data import Events, load_events, write_events_csv
-from radio_engine.training.evaluate_audio import mfcc_statistics
+from radio_engine.training.evaluate_audio import clip_file, mfcc_statistics
+from radio_engine.training.listener_replay import replay_queries
 
 START_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 LABEL = "SIMULATED"
@@ -66,19 +67,16 @@ class ClipTable:
 
 def load_clip_table(audio_dir: Path, metadata_csv: Path) -> ClipTable:
     """Decode every clip of the metadata (progress bar) with the worker's feature code."""
-    tracks = read_metadata(Path(metadata_csv), Path(audio_dir))
-    games: dict[str, str] = {}
     with open(metadata_csv, newline="") as f:
-        for row in csv.DictReader(f):
-            games[row["clip_id"]] = row.get("game", "")
+        rows = sorted(csv.DictReader(f), key=lambda row: row["clip_id"])
     features = [
-        track_features(*load_audio_file(t.path))
-        for t in tqdm(tracks, desc="clips", unit="clip", disable=not sys.stderr.isatty())
+        track_features(*load_audio_file(clip_file(Path(audio_dir), row["clip_path"])))
+        for row in tqdm(rows, desc="clips", unit="clip", disable=not sys.stderr.isatty())
     ]
     return ClipTable(
-        clip_id=np.array([t.track_id for t in tracks]),
-        game=np.array([games[t.track_id] for t in tracks]),
-        artist_id=np.array([t.metadata.get("artist_id", "") for t in tracks]),
+        clip_id=np.array([row["clip_id"] for row in rows]),
+        game=np.array([row.get("game", "") for row in rows]),
+        artist_id=np.array([track_metadata(row).get("artist_id", "") for row in rows]),
         features=features,
         mfcc_stats=mfcc_statistics(features).astype(np.float32),
     )
@@ -220,25 +218,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def listener_queries(
-    model: Any, events: Events, vectors: dict[str, np.ndarray]
+    model: Any, events: Events, clip_ids: np.ndarray, track_in: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Each listener's query after their last event: their events stepped through the ONNX GRU
-    in time order with their feedback, as the worker does (vectors: track id -> track_in)."""
-    out: dict[str, np.ndarray] = {}
-    for user in np.unique(events.user_id):
-        mine = np.flatnonzero(events.user_id == user)
-        mine = mine[np.argsort(events.ts[mine], kind="stable")]
-        ts = events.ts[mine]
-        gap = np.concatenate([[np.nan], np.diff(ts)])
-        feedback = np.array([FEEDBACK_INDEX[e] for e in events.event[mine]])
-        context = context_features(feedback, np.full(mine.size, np.nan), gap, ts)
-        h = model.h0[None, :].astype(np.float32)
-        q = None
-        for i, row in enumerate(mine):
-            x = step_inputs(vectors[events.track_id[row]][None, :], context[i : i + 1])
-            h, q = model.step(x, h)
-        out[str(user)] = q[0]
-    return out
+    in time order with their feedback (listener_replay); track_in has a row per clip id."""
+    row_of = {c: i for i, c in enumerate(clip_ids.tolist())}
+    rows = np.array([row_of[t] for t in events.track_id.tolist()], np.int64)
+    feedback = np.array([FEEDBACK_INDEX[e] for e in events.event.tolist()], np.int64)
+    (q,) = replay_queries(
+        model, track_in, [rows], [events.user_id], [events.ts], feedback=[feedback]
+    )
+    # the last event of each listener in replay order: time, then file order
+    order = np.lexsort((np.arange(len(events)), events.ts, events.user_id))
+    users = events.user_id[order]
+    last = np.append(users[1:] != users[:-1], True)
+    return {str(u): q[i] for u, i in zip(users[last], order[last], strict=True)}
 
 
 def cold_start_report(
@@ -288,9 +282,7 @@ def cold_start_report(
                     model.tracks.track_in[table[c]],
                     model.tracks.track_out[table[c]],
                 )
-        queries = listener_queries(
-            model, sim_events, dict(zip(clips.clip_id.tolist(), t_in, strict=True))
-        )
+        queries = listener_queries(model, sim_events, clips.clip_id, t_in)
         fits, hits, fit_hits, shelf_fit = 0, 0, 0, 0
         for user, q in queries.items():
             fit = np.isin(clips.game, tastes[user]) & held

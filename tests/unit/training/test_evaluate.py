@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from radio_engine.cli import main
+from radio_engine.model.inputs import FEEDBACK_INDEX
 from radio_engine.model.runtime import ServingModel
 from radio_engine.training.evaluate import METHODS
 from radio_engine.training.export import export_random_model
@@ -158,3 +159,13 @@ def test_replay_uses_only_earlier_events(files):
         model, track_in, [rows[[0, 3, 2, 1]]], [users[[0, 3, 2, 1]]], [ts[[0, 3, 2, 1]]]
     )
     assert not np.allclose(q_swapped[1], q[3])  # event 3 now steps before event 1
+    # feedback, when given, is stepped in with its event: all plays equal the default, a skip
+    # changes that listener's later queries and nobody else's
+    plays = np.zeros(5, np.int64)
+    (q_plays,) = replay_queries(model, track_in, [rows], [users], [ts], feedback=[plays])
+    assert np.allclose(q_plays, q)
+    skip = plays.copy()
+    skip[1] = FEEDBACK_INDEX["skip"]
+    (q_skip,) = replay_queries(model, track_in, [rows], [users], [ts], feedback=[skip])
+    assert np.allclose(q_skip[[0, 2, 4]], q[[0, 2, 4]])
+    assert not np.allclose(q_skip[[1, 3]], q[[1, 3]])
