@@ -157,7 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         # a wrong path is the user's to fix: one clear line, not a traceback
-        print(f"radio-engine {args.command}: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        # (an OSError raised with only a message, as our own checks do, has no strerror)
+        why = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
+        print(f"radio-engine {args.command}: {why}", file=sys.stderr)
         return 2
 
 

@@ -309,8 +309,10 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
     """`radio-engine evaluate-simulated --model DIR --simulation DIR --audio DIR --metadata CSV`."""
     from radio_engine.model.runtime import ServingModel
 
+    # the inputs that fail fast first, the clips (decoding takes a while) last
+    model = ServingModel(args.model)
     sim_dir = Path(args.simulation)
-    clips = load_clip_table(Path(args.audio), Path(args.metadata))
+    events = load_events(sim_dir / "events.csv")
     holdout = np.array(
         [
             line.split(",")[0].strip('"')
@@ -318,14 +320,8 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
         ]
     )
     tastes = json.loads((sim_dir / "tastes.json").read_text())
-    report = cold_start_report(
-        ServingModel(args.model),
-        load_events(sim_dir / "events.csv"),
-        clips,
-        holdout,
-        tastes,
-        k=args.k,
-    )
+    clips = load_clip_table(Path(args.audio), Path(args.metadata))
+    report = cold_start_report(model, events, clips, holdout, tastes, k=args.k)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -27,3 +27,12 @@ def test_a_missing_input_file_is_one_clear_line(capsys, tmp_path) -> None:  # ty
     assert main(["split", "--events", str(missing), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"radio-engine split: No such file or directory: {missing}"
+
+
+def test_a_path_error_raised_with_a_message_prints_that_message(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model = tmp_path / "no-model"
+    argv = ["evaluate-simulated", "--model", str(model), "--simulation", str(tmp_path)]
+    assert main([*argv, "--audio", str(tmp_path), "--metadata", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("radio-engine evaluate-simulated: ")
+    assert str(model) in err[0] and "None" not in err[0]
