@@ -44,6 +44,7 @@ JSON report (`--json`), one object:
 | methods.<name>.coverage | share of warm candidates in at least one top-k list |
 | methods.<name>.artist_diversity | mean share of distinct artists in a top-k list |
 | methods.<name>.seconds | time to fit and score the method (GRU replay and ranking excluded) |
+| served_vs.<name>.hr / .mrr | served minus that method over all pairs: {diff, low, high}, low/high the 95 % interval of a paired bootstrap over test sessions (2,000 resamples, seeded) |
 | blend.served / .served_source | weights of the served score; "manifest" or "gru-only" (what the worker serves without tuned weights) |
 | blend.baseline / .baseline_source | weights of the blend baseline; "manifest", "tuned-on-train-tail" or "given" |
 | model.dir / .version / .trained | the model evaluated |
@@ -85,6 +86,7 @@ from radio_engine.training.baselines import (
     session_signals,
 )
 from radio_engine.training.blend_tuning import BlendProblem, tune_blend
+from radio_engine.training.bootstrap import SessionBootstrap
 from radio_engine.training.listener_replay import catalog_vectors, replay_queries
 from radio_engine.training.pairs import EvalCatalog, EventColumns, Pairs, SessionLog
 from radio_engine.training.rules import load_rules
@@ -264,6 +266,7 @@ def evaluate(
         results["id_only_served"].seconds += results["id_only_gru"].seconds
 
     report = _report(results, pairs, catalog, k)
+    report["served_vs"] = _served_differences(results, pairs, k)
     played = np.zeros(n, dtype=bool)
     played[train_log.rows[train_log.rows >= 0]] = True
     report["candidates"]["table_not_in_train"] = int(
@@ -323,6 +326,27 @@ def _report(
         "chance_hr_cold": min(1.0, k / max(n_cold_candidates, 1)),
         "methods": methods,
     }
+
+
+def _served_differences(
+    results: dict[str, _Scored], pairs: Pairs, k: int
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Served minus every other method, HR@k and MRR@k over all pairs (warm pass), each with a
+    95 % interval from one paired bootstrap over test sessions (training.bootstrap)."""
+    resample = SessionBootstrap(pairs.start)
+    served = metrics.Ranks.concat(results["served"].warm)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, scored in results.items():
+        if name == "served":
+            continue
+        other = metrics.Ranks.concat(scored.warm)
+        out[name] = {
+            "hr": resample.difference(metrics.hits(served, k), metrics.hits(other, k)).to_dict(),
+            "mrr": resample.difference(
+                metrics.reciprocal_ranks(served, k), metrics.reciprocal_ranks(other, k)
+            ).to_dict(),
+        }
+    return out
 
 
 def tune_blend_weights(
@@ -444,6 +468,18 @@ def format_table(report: dict[str, Any]) -> str:
     for name, m in report["methods"].items():
         cells = [f"{m[c_]:>10.1f}" if c_ == "seconds" else f"{m[c_]:>10.4f}" for c_ in cols]
         lines.append(f"{name:<14}" + "".join(cells))
+    if report.get("served_vs"):
+        lines += [
+            "",
+            f"served minus each method, HR@{k} and MRR@{k}, [95 % interval, sessions resampled]:",
+        ]
+        for name, d in report["served_vs"].items():
+            cells = [
+                f"{metric} {d[metric]['diff']:+.4f} [{d[metric]['low']:+.4f}, {d[metric]['high']:+.4f}]"
+                + ("" if d[metric]["low"] > 0 else " (not clearly above)")
+                for metric in ("hr", "mrr")
+            ]
+            lines.append(f"  {name:<14} " + "   ".join(cells))
     b, model, secs = report["blend"], report["model"], report["seconds"]
     if c.get("table_not_in_train"):
         lines += [

@@ -119,22 +119,28 @@ def top_k(scores: np.ndarray, k: int, tie_order: np.ndarray | None = None) -> np
     return c[keep].reshape(n_rows, k).astype(np.int64)
 
 
+def hits(r: Ranks, k: int) -> np.ndarray:
+    """Per target: chance [0, 1] of being in the top k, tied candidates in random order."""
+    tied = r.worst - r.best + 1
+    return np.clip(k - (r.best - 1), 0, tied) / tied
+
+
+def reciprocal_ranks(r: Ranks, k: int) -> np.ndarray:
+    """Per target: expected 1/rank (0 beyond k), tied candidates in random order."""
+    harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, k + 1))])
+    hi = np.minimum(r.worst, k)
+    lo = np.minimum(r.best - 1, k)
+    return (harmonic[hi] - harmonic[lo]) / (r.worst - r.best + 1)
+
+
 def hit_rate(r: Ranks, k: int) -> float:
     """HR@k: expected share of targets in the top k, tied candidates in random order."""
-    if r.size == 0:
-        return 0.0
-    tied = r.worst - r.best + 1
-    return float(np.mean(np.clip(k - (r.best - 1), 0, tied) / tied))
+    return float(np.mean(hits(r, k))) if r.size else 0.0
 
 
 def mrr(r: Ranks, k: int) -> float:
     """MRR@k: expected 1/rank (0 beyond k), tied candidates in random order."""
-    if r.size == 0:
-        return 0.0
-    harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, k + 1))])
-    hi = np.minimum(r.worst, k)
-    lo = np.minimum(r.best - 1, k)
-    return float(np.mean((harmonic[hi] - harmonic[lo]) / (r.worst - r.best + 1)))
+    return float(np.mean(reciprocal_ranks(r, k))) if r.size else 0.0
 
 
 def catalog_coverage(lists: np.ndarray, n_candidates: int) -> float:

@@ -112,6 +112,12 @@ def test_report_is_well_formed_with_known_baseline_numbers(files, capsys):
         "seconds": report["methods"]["id_only_served"]["seconds"]
     }
     assert report["model"]["trained"] is False
+    # served minus each method, with a bootstrap interval that holds the difference
+    assert list(report["served_vs"]) == [m for m in METHODS if m != "served"]
+    vs_markov = report["served_vs"]["markov"]["hr"]
+    assert vs_markov["diff"] == pytest.approx(served["hr"] - markov["hr"])
+    assert vs_markov["low"] <= vs_markov["diff"] <= vs_markov["high"]
+    assert report["served_vs"]["id_only_served"]["mrr"] == {"diff": 0.0, "low": 0.0, "high": 0.0}
 
 
 def test_dwell_column_is_never_read(files, capsys, tmp_path):
@@ -131,6 +137,7 @@ def test_table_output(files, capsys):
     assert main([*argv, "--test", str(files["test"]), "--k", "2"]) == 0
     out = capsys.readouterr().out
     assert "HR@2" in out and "markov" in out and "pairs: 4 (warm 2, cold 2)" in out
+    assert "served minus each method" in out
 
 
 def test_replay_uses_only_earlier_events(files):
