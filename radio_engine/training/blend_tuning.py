@@ -205,8 +205,10 @@ def tune_blend(
     tune: Iterable[str] = ("gru", "last_artist", "session_artist", "in_session", "popularity"),
     rounds: int = 3,
 ) -> tuple[BlendWeights, dict[str, float]]:
-    """Coordinate search of the weights for HR@k (then MRR@k) on VALIDATION pairs only.
+    """Coordinate search of the weights for HR@k + MRR@k on VALIDATION pairs only.
 
+    Both metrics count (the model is judged on both), so the objective is their sum: ranking
+    for HR alone bought a pair or two in the top k at the price of the order inside it.
     Returns the best weights and {"hr", "mrr", "pairs"} on the problem. Leave "gru" out of
     `tune` (and start with gru=0) to tune the blend baseline.
     """
@@ -219,6 +221,9 @@ def tune_blend(
         r = problem.ranks(w)
         return hit_rate(r, k), mrr(r, k)
 
+    def better(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return sum(a) > sum(b)
+
     best_value = objective(best)
     for _ in range(rounds):
         improved = False
@@ -226,7 +231,7 @@ def tune_blend(
             for value in GRID[name]:
                 trial = best.replace(**{name: value})
                 result = objective(trial)
-                if result > best_value:
+                if better(result, best_value):
                     best, best_value, improved = trial, result, True
         if not improved:
             break

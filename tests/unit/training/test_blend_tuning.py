@@ -92,3 +92,27 @@ def test_tuning_finds_the_signal_that_predicts_the_target():
     assert info == {"hr": 1.0, "mrr": 1.0, "pairs": b}
     assert best.last_artist > np.log1p(5.0)
     assert best.gru == 0.0
+
+
+def test_tuning_weighs_mrr_as_much_as_hr():
+    # k = 2. Nine pairs in ten: a decoy with strong rules, the target by the last artist (and
+    # weak rules): a high last_artist weight moves the target from rank 2 to rank 1. The tenth
+    # pair: the target has some rules and the last artist's track is a decoy, so a high
+    # last_artist weight pushes the target out of the top 2. HR alone would keep the weight low
+    # (HR 1.0, MRR 0.5); HR + MRR takes the high one (HR 0.9, MRR 0.9).
+    b, n = 100, 10
+    rules = np.zeros((b, n), np.float32)
+    same = np.zeros((b, n), bool)
+    targets = np.zeros(b, np.int64)
+    for i in range(b):
+        if i % 10:
+            rules[i, 1], rules[i, 0], same[i, 0] = 5.0, 0.5, True
+        else:
+            rules[i, 1], rules[i, 0], same[i, 2] = 5.0, 1.0, True
+    none = np.zeros((b, n), bool)
+    problem = BlendProblem.from_dense(None, rules, same, none, none, np.zeros(n), targets, k=2)
+    start = BlendWeights(gru=0.0, last_artist=0.0, popularity=0.0)
+    assert tune_blend(problem, k=2, start=start, tune=())[1] == {"hr": 1.0, "mrr": 0.5, "pairs": b}
+    best, info = tune_blend(problem, k=2, start=start, tune=("last_artist",))
+    assert info == {"hr": pytest.approx(0.9), "mrr": pytest.approx(0.9), "pairs": b}
+    assert best.last_artist >= 1.5
