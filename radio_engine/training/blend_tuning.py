@@ -25,7 +25,27 @@ SIGNALS = ("gru", "rules", "last_artist", "session_artist", "in_session", "popul
 #: values tried for each weight in the coordinate search (rules is fixed at 1: the scale;
 #: gru stays >= 0, which the short lists rely on)
 GRID: dict[str, tuple[float, ...]] = {
-    "gru": (0.0, 0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
+    # the small values: a GRU whose score spreads over tens of units only breaks the blend's ties
+    "gru": (
+        0.0,
+        0.0003,
+        0.001,
+        0.003,
+        0.01,
+        0.02,
+        0.03,
+        0.05,
+        0.1,
+        0.2,
+        0.3,
+        0.5,
+        0.75,
+        1.0,
+        1.5,
+        2.0,
+        3.0,
+        5.0,
+    ),
     "last_artist": (-1.0, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0),
     "session_artist": (-1.0, -0.5, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
     "in_session": (-3.0, -1.0, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0),

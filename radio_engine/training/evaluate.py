@@ -27,6 +27,9 @@ Protocol
    day of --train with its signals fitted on the rest. Nothing is tuned on --test.
 6. Ties count as a random order in expectation (training.metrics); top-k lists break ties
    in one seeded random order of the candidates.
+7. Served minus every other method comes with a 95 % interval: a paired bootstrap that
+   resamples whole test sessions (training.bootstrap), so a gap of a few pairs is not read
+   as a win or a loss.
 
 JSON report (`--json`), one object:
 
