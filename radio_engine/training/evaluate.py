@@ -47,7 +47,7 @@ JSON report (`--json`), one object:
 | methods.<name>.coverage | share of warm candidates in at least one top-k list |
 | methods.<name>.artist_diversity | mean share of distinct artists in a top-k list |
 | methods.<name>.seconds | time to fit and score the method (GRU replay and ranking excluded) |
-| served_vs.<name>.hr / .mrr | served minus that method over all pairs: {diff, low, high}, low/high the 95 % interval of a paired bootstrap over test sessions (2,000 resamples, seeded) |
+| served_vs.<name>.hr / .mrr | served minus that method over all pairs: {diff, low, high}, low/high the 95 % interval of a paired (Poisson) bootstrap over test sessions (2,000 resamples, seeded) |
 | blend.served / .served_source | weights of the served score; "manifest" or "gru-only" (what the worker serves without tuned weights) |
 | blend.baseline / .baseline_source | weights of the blend baseline; "manifest", "tuned-on-train-tail" or "given" |
 | model.dir / .version / .trained | the model evaluated |
@@ -336,20 +336,20 @@ def _served_differences(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Served minus every other method, HR@k and MRR@k over all pairs (warm pass), each with a
     95 % interval from one paired bootstrap over test sessions (training.bootstrap)."""
-    resample = SessionBootstrap(pairs.start)
     served = metrics.Ranks.concat(results["served"].warm)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for name, scored in results.items():
-        if name == "served":
-            continue
-        other = metrics.Ranks.concat(scored.warm)
-        out[name] = {
-            "hr": resample.difference(metrics.hits(served, k), metrics.hits(other, k)).to_dict(),
-            "mrr": resample.difference(
-                metrics.reciprocal_ranks(served, k), metrics.reciprocal_ranks(other, k)
-            ).to_dict(),
-        }
-    return out
+    names = [name for name in results if name != "served"]
+    comparisons = []
+    for name in names:
+        other = metrics.Ranks.concat(results[name].warm)
+        comparisons.append((metrics.hits(served, k), metrics.hits(other, k)))
+        comparisons.append(
+            (metrics.reciprocal_ranks(served, k), metrics.reciprocal_ranks(other, k))
+        )
+    found = SessionBootstrap(pairs.start).differences(comparisons)
+    return {
+        name: {"hr": found[2 * i].to_dict(), "mrr": found[2 * i + 1].to_dict()}
+        for i, name in enumerate(names)
+    }
 
 
 def tune_blend_weights(

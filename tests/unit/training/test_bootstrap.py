@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from radio_engine.training import bootstrap
 from radio_engine.training.bootstrap import SessionBootstrap
 
 
@@ -49,6 +50,23 @@ def test_resamples_are_seeded_and_shared() -> None:
     assert one.difference(a, c).value == pytest.approx(
         one.difference(a, b).value + one.difference(b, c).value
     )
+
+
+def test_many_comparisons_in_one_pass_equal_one_at_a_time_in_any_chunking(monkeypatch) -> None:
+    rng = np.random.default_rng(2)
+    groups = rng.integers(0, 40, size=400)
+    a, b, c = (rng.random(400) for _ in range(3))
+    resample = SessionBootstrap(groups, draws=300, seed=9)
+    together = resample.differences([(a, b), (c, b)])
+    alone = [resample.difference(a, b), resample.difference(c, b)]
+    monkeypatch.setattr(bootstrap, "CHUNK_CELLS", 7 * 40)  # 7 resamples at a time
+    chunked = resample.differences([(a, b), (c, b)])
+    for x, y, z in zip(together, alone, chunked, strict=True):
+        assert x.low < x.value < x.high
+        for other in (y, z):  # the same draws: equal up to float summation order
+            assert (x.value, x.low, x.high) == pytest.approx(
+                (other.value, other.low, other.high), abs=1e-12
+            )
 
 
 def test_values_must_match_the_pairs() -> None:
