@@ -60,12 +60,11 @@ class SignalTables:
         )
 
 
-def session_signals(prefixes: Prefixes, tables: SignalTables) -> dict[str, np.ndarray]:
-    """Dense [B, N] signals of a batch: rules (SR from the last track), same_last_artist,
-    in_session_artist, in_session_track; plus popularity [N]."""
+def session_indicators(prefixes: Prefixes, by_artist: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """Dense [B, N] bool indicators of a batch: same_last_artist, in_session_artist,
+    in_session_track; by_artist [n_artists, N] from artist_tracks."""
     b = prefixes.size
-    n = tables.popularity.shape[0]
-    n_artists = tables.by_artist.shape[0]
+    n_artists, n = by_artist.shape
     batch_of = prefixes.batch_of
     known_art = prefixes.artists >= 0
     session_artists = sp.csr_matrix(
@@ -79,10 +78,18 @@ def session_signals(prefixes: Prefixes, tables: SignalTables) -> dict[str, np.nd
     in_track = np.zeros((b, n), dtype=bool)
     in_track[batch_of[known_row], prefixes.rows[known_row]] = True
     return {
-        "rules": dense_rows(tables.rules, prefixes.last_rows),
-        "same_last_artist": dense_rows(tables.by_artist, prefixes.last_artists) > 0,
-        "in_session_artist": (session_artists @ tables.by_artist).toarray() > 0,
+        "same_last_artist": dense_rows(by_artist, prefixes.last_artists) > 0,
+        "in_session_artist": (session_artists @ by_artist).toarray() > 0,
         "in_session_track": in_track,
+    }
+
+
+def session_signals(prefixes: Prefixes, tables: SignalTables) -> dict[str, np.ndarray]:
+    """Dense [B, N] signals of a batch: rules (SR from the last track) and the
+    session_indicators; plus popularity [N]."""
+    return {
+        "rules": dense_rows(tables.rules, prefixes.last_rows),
+        **session_indicators(prefixes, tables.by_artist),
         "popularity": tables.popularity,
     }
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from radio_engine.model.inputs import CONTEXT_NAMES, FEEDBACK_INDEX, context_features
 from radio_engine.settings import Settings
 from radio_engine.training import metrics
-from radio_engine.training.baselines import SignalTables, session_signals
+from radio_engine.training.baselines import artist_tracks, session_indicators
 from radio_engine.training.data import Events, data_sha256, load_events, split_last_days
 from radio_engine.training.model import ListenerModel, reset_slots
 from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog
@@ -279,13 +279,13 @@ def all_queries(model: ListenerModel, data: Encoded, vocab: Vocab, batch: int = 
 class ValidationPairs:
     """Next-track pairs inside the validation sessions, prepared once for every epoch.
 
-    Candidates are the vocabulary's tracks (index - 1); a target outside it counts as a miss.
-    indicators: per pair, sparse [P, V] matrices of the session indicators (INDICATORS order),
-    so the in-training score q . track_out + session_weights . indicators is what is ranked.
+    data: train and valid events encoded together (each epoch replays them all to warm the
+    states). Candidates are the vocabulary's tracks (index - 1); a target outside it counts as a
+    miss. indicators: per pair, sparse [P, V] matrices of the session indicators (INDICATORS
+    order), so the in-training score q . track_out + session_weights . indicators is ranked.
     """
 
-    train: Events
-    valid: Events
+    data: Encoded
     prev_event: np.ndarray  # index into concat(train, valid) of each pair's last prefix event
     targets: np.ndarray  # vocabulary row of each target, -1 when unknown
     indicators: list[sp.csr_matrix]
@@ -296,17 +296,16 @@ class ValidationPairs:
             np.asarray(vocab.track_ids), np.asarray(vocab.track_artists), train, valid
         )
         pairs = Pairs.from_log(SessionLog.from_events(valid, catalog))
-        tables = SignalTables.fit(SessionLog.from_events(train, catalog))
+        by_artist = artist_tracks(catalog.artist_codes, catalog.artist_names.size)
         n_vocab = len(vocab.track_ids)
         parts: list[list[sp.csr_matrix]] = [[], [], []]
         for lo in range(0, pairs.size, 1024):
-            s = session_signals(pairs.prefixes(slice(lo, lo + 1024)), tables)
+            s = session_indicators(pairs.prefixes(slice(lo, lo + 1024)), by_artist)
             for i, name in enumerate(("same_last_artist", "in_session_artist", "in_session_track")):
                 parts[i].append(sp.csr_matrix(s[name][:, :n_vocab].astype(np.float32)))
         targets = np.where(pairs.target_rows < n_vocab, pairs.target_rows, -1)
         return cls(
-            train,
-            valid,
+            encode(Events.concat([train, valid]), vocab),
             len(train) + pairs.prev_event,
             targets,
             [sp.vstack(p, format="csr") if p else sp.csr_matrix((0, n_vocab)) for p in parts],
@@ -319,11 +318,9 @@ def validate(
 ) -> dict[str, float]:
     """HR@k / MRR@k on the validation pairs: GRU + session indicators (as trained), GRU alone,
     and the indicators alone (the GRU's contribution is the difference)."""
-    both = Events.concat([pairs.train, pairs.valid])
-    data = encode(both, vocab)
-    q_sorted = all_queries(model, data, vocab)
+    q_sorted = all_queries(model, pairs.data, vocab)
     q = np.empty_like(q_sorted)
-    q[data.order] = q_sorted
+    q[pairs.data.order] = q_sorted
     q = q[pairs.prev_event]
     n_vocab = len(vocab.track_ids)
     _, track_out = model.tracks(
