@@ -359,16 +359,16 @@ def tune_blend_weights(
     model: ServingModel | None = None,
     max_gru_pairs: int = 4000,
     progress: bool = False,
-    start: BlendWeights | None = None,
 ) -> dict[str, Any]:
     """Tune the blend on VALIDATION pairs (warm pass): signals from `train`, pairs from `valid`.
 
     With a model (trained without `valid`), also tunes the served weights, GRU included, on at
-    most max_gru_pairs pairs (a seeded sample; memory), the search starting from `start`
-    (default: the tuned blend with the GRU at weight 1). Returns {"blend": served weights dict or
-    None, "blend_only": baseline weights dict, "valid": {"pairs", "hr_blend_only"[,
-    "gru_pairs", "hr_served", "mrr_served", "hr_served_no_gru", "mrr_served_no_gru"]}} (the
-    last two: the served weights with the GRU switched off, on the same pairs): store the two dicts in manifest.feature_spec by those names.
+    most max_gru_pairs pairs (a seeded sample; memory), the search starting from the tuned blend
+    with the GRU at weight 1. Returns {"blend": served weights dict or None, "blend_only":
+    baseline weights dict, "valid": {"pairs", "hr_blend_only"[, "gru_pairs", "hr_served",
+    "mrr_served", "hr_served_no_gru", "mrr_served_no_gru"]}} (the last two: the served weights
+    with the GRU switched off, on the same pairs): store the two dicts in manifest.feature_spec
+    by those names.
     """
     table_ids = model.tracks.track_ids if model else np.zeros(0, str)
     table_artists = model.tracks.artist_ids if model else np.zeros(0, str)
@@ -417,7 +417,7 @@ def tune_blend_weights(
         if warm.size > max_gru_pairs:
             warm = np.sort(np.random.default_rng(0).choice(warm, max_gru_pairs, replace=False))
         gru_problem = problem(warm, q, track_out, _served_popularity(model, catalog))
-        served, served_info = tune_blend(gru_problem, k, start=start or only.replace(gru=1.0))
+        served, served_info = tune_blend(gru_problem, k, start=only.replace(gru=1.0))
         without = gru_problem.ranks(served.replace(gru=0.0))
         out["blend"] = served.to_dict()
         out["valid"].update(
