@@ -48,6 +48,8 @@ EXPLORE = 0.3
 VARIANTS = ("audio", "audio+artist", "shuffled audio")
 #: the check's "new clips" shelf: a listener's best held-out clips, ranked among themselves
 SHELF = 3
+#: the clips no simulated listener plays, written beside events.csv
+HOLDOUT_FILE = "holdout.csv"
 
 
 @dataclass(frozen=True)
@@ -175,13 +177,12 @@ def write_simulation(sim: Simulation, clips: ClipTable, out: Path, seed: int) ->
     out.mkdir(parents=True, exist_ok=True)
     write_events_csv(sim.events, out / "events.csv")
     held = np.isin(clips.clip_id, sim.holdout)
-    lines = ["clip_id,game,artist_id"] + [
-        f'"{c}","{g}","{a}"'
-        for c, g, a in zip(
-            clips.clip_id[held], clips.game[held], clips.artist_id[held], strict=True
+    with open(out / HOLDOUT_FILE, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["clip_id", "game", "artist_id"])
+        writer.writerows(
+            zip(clips.clip_id[held], clips.game[held], clips.artist_id[held], strict=True)
         )
-    ]
-    (out / "holdout.csv").write_text("\n".join(lines) + "\n")
     (out / "tastes.json").write_text(json.dumps(sim.tastes, indent=1))
     (out / "SIMULATED.md").write_text(
         f"# {LABEL} listeners\n\n"
@@ -190,6 +191,12 @@ def write_simulation(sim: Simulation, clips: ClipTable, out: Path, seed: int) ->
         "clips. No real data links these clips to any listener; nothing here is a measurement "
         "of real listening.\n"
     )
+
+
+def read_holdout(sim_dir: Path) -> np.ndarray:
+    """The held-out clip ids that write_simulation listed."""
+    with open(sim_dir / HOLDOUT_FILE, newline="") as f:
+        return np.array([row["clip_id"] for row in csv.DictReader(f)])
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -313,12 +320,7 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
     model = ServingModel(args.model)
     sim_dir = Path(args.simulation)
     events = load_events(sim_dir / "events.csv")
-    holdout = np.array(
-        [
-            line.split(",")[0].strip('"')
-            for line in (sim_dir / "holdout.csv").read_text().splitlines()[1:]
-        ]
-    )
+    holdout = read_holdout(sim_dir)
     tastes = json.loads((sim_dir / "tastes.json").read_text())
     clips = load_clip_table(Path(args.audio), Path(args.metadata))
     report = cold_start_report(model, events, clips, holdout, tastes, k=args.k)

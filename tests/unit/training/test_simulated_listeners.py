@@ -20,6 +20,7 @@ from radio_engine.training.simulated_listeners import (
     Simulation,
     cold_start_report,
     load_clip_table,
+    read_holdout,
     simulate_listeners,
     write_simulation,
 )
@@ -90,6 +91,7 @@ def test_the_simulation_round_trips_through_its_files(
     assert "SIMULATED" in (tmp_path / "SIMULATED.md").read_text()
     held = (tmp_path / "holdout.csv").read_text().splitlines()
     assert len(held) == sim.holdout.size + 1
+    assert read_holdout(tmp_path).tolist() == sim.holdout.tolist()
 
 
 def test_simulate_without_the_clips_is_one_clear_line(
