@@ -213,6 +213,11 @@ class Catalog:
         return int(self._active[: len(self.ids)].sum())
 
     @property
+    def version(self) -> tuple[int, int]:
+        """(instance, epoch): what a cached pool was built against."""
+        return self.instance, self.epoch
+
+    @property
     def size(self) -> int:
         """Rows in use (active or not)."""
         return len(self.ids)

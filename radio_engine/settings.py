@@ -43,10 +43,17 @@ class Settings:
     app_id: str = _setting("radio-engine", "Faust app id (consumer group, table changelogs)")
     worker_port: int = _setting(6066, "worker HTTP port: /metrics, /health, /queues/<id>")
     worker_data_dir: str = _setting("", "Faust data dir (empty: <home>/worker-<port>)")
-    batch_max: int = _setting(512, "most listen events taken into one micro-batch")
-    batch_within_s: float = _setting(0.05, "longest wait to fill a micro-batch, seconds")
+    batch_max: int = _setting(1024, "most listen events fetched into one micro-batch")
+    fetch_max_wait_s: float = _setting(
+        0.05, "longest time the broker holds a fetch with no new data (latency floor), seconds"
+    )
+    worker_threads: int = _setting(1, "BLAS and onnxruntime threads of a worker process")
     queue_length: int = _setting(10, "tracks kept ahead in every listener's queue")
     pool_size: int = _setting(200, "candidate pool per listener, re-ranked on every event")
+    pool_cache_listeners: int = _setting(100_000, "listeners whose pools a worker keeps cached")
+    rescores_per_batch: int = _setting(
+        16, "new listeners' whole-catalog rescores per batch (the rest: shared first pool)"
+    )
     history_length: int = _setting(50, "recent tracks remembered per listener (not re-queued)")
     artist_window: int = _setting(3, "at most `artist_max` tracks of one artist in this window")
     artist_max: int = _setting(1, "tracks of one artist allowed inside `artist_window`")

@@ -1,59 +1,57 @@
 """Apply a micro-batch of listen events to listener states with batched, order-keeping GRU steps.
 
 Step k runs over every listener that has a k-th event in the batch, so the GRU is batched across
-listeners while each listener's events are applied in their order. An event whose offset is at
-or below the listener's last applied offset was applied before (a replay after a crash) and is
-skipped, so a redelivered batch changes nothing.
+listeners while each listener's events are applied in their order. The inputs of every event
+are built at once (one track lookup, one context call); a step only gathers and scatters rows
+of the batch's hidden-state matrix. An event whose offset is at or below the listener's last
+applied offset was applied before (a replay after a crash) and is skipped, so a redelivered
+batch changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from radio_engine.listeners.state import UNRESOLVED, ListenerState, aligned_rows
-from radio_engine.model.inputs import FEEDBACK_INDEX, SESSION_GAP_S, context_features, step_inputs
-
-#: dislikes remembered per listener (at least; history_length when larger): a dislike is for good
-DISLIKES_KEPT = 500
+from radio_engine.listeners.events import ListenEvents
+from radio_engine.listeners.history import fold_events
+from radio_engine.listeners.state import ListenerState
+from radio_engine.model.inputs import context_features, step_inputs
 
 StepFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 TrackInFn = Callable[[list[str], list[str]], np.ndarray]
 
 
-@dataclass(frozen=True)
-class ListenEvent:
-    """One decoded, valid listen event and where it came from."""
-
-    listener_id: str
-    track_id: str
-    event: str
-    ts: float
-    artist_id: str = ""
-    dwell_ratio: float = float("nan")
-    event_id: str = ""
-    partition: int = 0
-    offset: int = 0
-    kafka_ts: float = 0.0
-
-
 def order_steps(listener_ids: Sequence[str]) -> list[np.ndarray]:
     """Indices of the batch grouped by step: step k holds every listener's k-th event."""
-    seen: dict[str, int] = {}
-    steps: list[list[int]] = []
-    for i, listener in enumerate(listener_ids):
-        k = seen.get(listener, 0)
-        seen[listener] = k + 1
-        if k == len(steps):
-            steps.append([])
-        steps[k].append(i)
-    return [np.asarray(s, dtype=np.int64) for s in steps]
+    slots = listener_slots(listener_ids)[1]
+    return _steps(np.arange(len(listener_ids)), slots)
+
+
+def listener_slots(listener_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The batch's listeners in order of first appearance, and each event's slot among them."""
+    slot: dict[str, int] = {}
+    of = [slot.setdefault(lid, len(slot)) for lid in listener_ids]
+    return list(slot), np.asarray(of, dtype=np.int64)
+
+
+def _steps(events: np.ndarray, slots: np.ndarray) -> list[np.ndarray]:
+    """`events` (in order) grouped by step, given each one's listener slot."""
+    if events.size == 0:
+        return []
+    by_slot = np.argsort(slots, kind="stable")
+    ordered = slots[by_slot]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    rank = np.empty(events.size, dtype=np.int64)
+    rank[by_slot] = np.arange(events.size) - np.repeat(starts, np.diff(np.r_[starts, events.size]))
+    by_step = np.argsort(rank, kind="stable")
+    bounds = np.cumsum(np.bincount(rank))[:-1]
+    return [events[s] for s in np.split(by_step, bounds)]
 
 
 def apply_events(
-    events: Sequence[ListenEvent],
+    events: ListenEvents,
     states: dict[str, ListenerState],
     step_fn: StepFn,
     track_in_for: TrackInFn,
@@ -61,65 +59,53 @@ def apply_events(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the batch through the GRU in order; returns (q [n, query] float32, applied mask [n]).
 
-    `states` must hold a state for every listener in the batch; they are updated in place.
-    Rows of q for skipped (duplicate) events are zero.
+    `states` must hold a state for every listener in the batch; they are updated in place
+    (hidden state, offsets, history: `history.fold_events`). Rows of q for skipped (duplicate)
+    events are zero.
     """
     n = len(events)
-    applied = np.zeros(n, dtype=bool)
-    q_all: np.ndarray | None = None
-    for idx in order_steps([e.listener_id for e in events]):
-        fresh = [i for i in idx if events[i].offset > states[events[i].listener_id].last_offset]
-        if not fresh:
-            continue
-        batch = [events[i] for i in fresh]
-        batch_states = [states[e.listener_id] for e in batch]
-        track_in = track_in_for([e.track_id for e in batch], [e.artist_id for e in batch])
-        gaps = np.array(
-            [
-                e.ts - s.last_ts if s.events else np.nan
-                for e, s in zip(batch, batch_states, strict=True)
-            ]
-        )
-        context = context_features(
-            np.array([FEEDBACK_INDEX[e.event] for e in batch]),
-            np.array([e.dwell_ratio for e in batch]),
-            gaps,
-            np.array([e.ts for e in batch]),
-        )
-        h = np.stack([s.h for s in batch_states])
-        h_next, q = step_fn(step_inputs(track_in, context), h)
-        if q_all is None:
-            q_all = np.zeros((n, q.shape[1]), dtype=np.float32)
-        q_all[fresh] = q
-        applied[fresh] = True
-        for row, (event, state, gap) in enumerate(zip(batch, batch_states, gaps, strict=True)):
-            _remember(state, event, h_next[row], gap, history_length)
-    if q_all is None:
-        q_all = np.zeros((n, 0), dtype=np.float32)
+    order, slots = listener_slots(events.listener_ids)
+    batch_states = [states[lid] for lid in order]
+    last_offset = np.fromiter((s.last_offset for s in batch_states), np.int64, len(order))
+    offsets = np.asarray(events.offsets, dtype=np.int64)
+    applied = offsets > last_offset[slots] if n else np.zeros(0, dtype=bool)
+    fresh = np.flatnonzero(applied)
+    if fresh.size == 0:
+        return np.zeros((n, 0), dtype=np.float32), applied
+    gaps = _gaps(np.asarray(events.ts, dtype=np.float64), slots, fresh, batch_states)
+    context = context_features(
+        events.feedback()[fresh],
+        np.asarray(events.dwell, dtype=np.float64)[fresh],
+        gaps,
+        np.asarray(events.ts, dtype=np.float64)[fresh],
+    )
+    tracks = [events.track_ids[i] for i in fresh.tolist()]
+    artists = [events.artist_ids[i] for i in fresh.tolist()]
+    x = step_inputs(track_in_for(tracks, artists), context)
+    h = np.stack([s.h for s in batch_states]).astype(np.float32, copy=False)
+    fresh_slots = slots[fresh]
+    q_fresh: list[tuple[np.ndarray, np.ndarray]] = []
+    for at in _steps(np.arange(fresh.size), fresh_slots):
+        rows = fresh_slots[at]
+        h_next, q = step_fn(x[at], h[rows])
+        h[rows] = h_next
+        q_fresh.append((fresh[at], q))
+    q_all = np.zeros((n, q_fresh[0][1].shape[1]), dtype=np.float32)
+    for where, q in q_fresh:
+        q_all[where] = q
+    fold_events(events, fresh, fresh_slots, gaps, batch_states, h, history_length)
     return q_all, applied
 
 
-def _remember(
-    state: ListenerState, event: ListenEvent, h: np.ndarray, gap: float, keep: int
-) -> None:
-    """Fold one applied event into the state: hidden state, offsets, history, dislikes, skips.
-
-    A like or a complete of a skipped track forgives the skip.
-    """
-    state.h = np.asarray(h, dtype=np.float32)
-    state.last_offset = event.offset
-    state.last_ts = event.ts
-    state.events += 1
-    new_session = np.isnan(gap) or gap > SESSION_GAP_S
-    state.session_len = 1 if new_session else min(state.session_len + 1, keep)
-    rows = aligned_rows(state.recent_rows, len(state.recent))
-    state.recent = [*state.recent, event.track_id][-keep:]
-    state.recent_rows = np.append(rows, UNRESOLVED)[-len(state.recent) :]
-    state.recent_artists = [*state.recent_artists, event.artist_id][-keep:]
-    track = event.track_id
-    if event.event == "dislike" and track not in state.disliked:
-        state.disliked = [*state.disliked, track][-max(keep, DISLIKES_KEPT) :]
-    elif event.event == "skip" and track not in state.skipped:
-        state.skipped = [*state.skipped, track][-keep:]
-    elif event.event in ("like", "complete") and track in state.skipped:
-        state.skipped = [t for t in state.skipped if t != track]
+def _gaps(
+    ts: np.ndarray, slots: np.ndarray, fresh: np.ndarray, states: list[ListenerState]
+) -> np.ndarray:
+    """Seconds since each fresh event's previous one of the same listener (NaN: first ever)."""
+    fresh_ts, fresh_slots = ts[fresh], slots[fresh]
+    before = np.array([s.last_ts if s.events else np.nan for s in states], dtype=np.float64)
+    previous = before[fresh_slots]
+    by_slot = np.argsort(fresh_slots, kind="stable")
+    same = fresh_slots[by_slot][1:] == fresh_slots[by_slot][:-1]
+    follow = by_slot[1:][same]
+    previous[follow] = fresh_ts[by_slot[:-1][same]]
+    return fresh_ts - previous

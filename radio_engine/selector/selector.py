@@ -19,9 +19,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from radio_engine.catalog import Catalog
-from radio_engine.listeners.state import UNRESOLVED, ListenerState
+from radio_engine.listeners.state import ListenerState
 from radio_engine.model.runtime import ServingModel
+from radio_engine.model.transitions import load_transitions
 from radio_engine.selector.blend import GRU_ONLY, blend_scores, served_weights
+from radio_engine.selector.pools import Pool, PoolCache
 from radio_engine.selector.queue import build_queue, commit_queue, exploration_seed, rank, usable
 from radio_engine.selector.rules import (
     DEFAULT_RULES,
@@ -61,8 +63,9 @@ class QueueResult:
     changed: bool
     scores: dict[str, float]
     explored: set[str]
-    rescored: bool
+    rescored: bool = False
     topped_up: bool = False
+    first_pool: bool = False
     queue: list[str] = field(default_factory=list)
 
 
@@ -79,74 +82,106 @@ class Selector:
         self.settings = settings
         self.catalog = catalog
         self.rules = tuple(rules)
+        self.pools = PoolCache(settings.pool_cache_listeners)
         self.transitions = None
+        self._popular: tuple[tuple[int, int], np.ndarray] | None = None
         if model is None:
             self.weights, self.weights_source = GRU_ONLY, "gru-only"
         else:
-            from radio_engine.training.rules import load_rules
-
             # the choice `radio-engine evaluate` makes: what is measured is what is served
             self.weights, self.weights_source = served_weights(model.manifest.feature_spec)
             # the SR table indexes the model's track table, which is the catalog's first rows
-            sr = load_rules(model.dir, n_tracks=len(model.tracks.track_ids))
-            if sr is not None:
-                sr = sr.tocsr()
-                sr.sort_indices()
-                self.transitions = sr
+            self.transitions = load_transitions(model.dir, n_tracks=len(model.tracks.track_ids))
         self.max_pool = 2 * settings.pool_size + RULE_SUCCESSORS + ARTIST_NEIGHBOURS
 
     # -- the batch ---------------------------------------------------------------------------
     def update(self, updates: list[ListenerUpdate]) -> list[QueueResult]:
         """Refresh pools where needed (one batched rescore), then rebuild every queue.
 
-        Steps: (1) per listener, decide: re-rank, top-up with changed rows, or rescore;
-        (2) top-ups; a pool still thin or overgrown joins the rescore; (3) one batched
-        rescore; (4) score every pool with its query and run the rules, batched;
-        (5) commit each queue (its version moves only when it changed).
+        Steps: (1) per listener, decide: re-rank, top-up with changed rows, or rescore; a
+        listener without a pool of its own is rescored while the batch's budget
+        (`rescores_per_batch`) lasts, else it gets the shared first pool and waits for a later
+        batch; (2) top-ups; a pool still thin or overgrown joins the rescore; (3) one batched
+        rescore; (4) score every pool with its query and run the rules, batched; (5) commit
+        each queue (its version moves only when it changed).
         """
         if not updates:
             return []
         cfg = self.settings
-        ctx = self._context(updates)
-        rescore: list[int] = []
-        topped: dict[int, np.ndarray] = {}
-        for i, u in enumerate(updates):
-            changed = self._pool_changes(u)
-            if changed is None:
+        recent_rows = [self.catalog.rows(u.state.recent) for u in updates]
+        ctx = self._context(updates, recent_rows)
+        pools, rescore, topped, first = self._plan(updates)
+        pool_rows = self._pools(pools)
+        thin = usable(pool_rows, ctx) < 2 * cfg.queue_length
+        again = set(rescore)
+        for i, pool in enumerate(pools):
+            if i not in again and (thin[i] or pool.rows.size > self.max_pool):
                 rescore.append(i)
-            elif changed.size:
-                topped[i] = changed
-        if topped:
-            self._top_up([updates[i] for i in topped], list(topped.values()))
-        pools = self._pools(updates)
-        thin = usable(pools, ctx) < 2 * cfg.queue_length
-        first = set(rescore)
-        for i, u in enumerate(updates):
-            if i not in first and (thin[i] or u.state.pool_rows.size > self.max_pool):
-                rescore.append(i)
+                again.add(i)
         if rescore:
-            self._rescore([updates[i].state for i in rescore], [updates[i].q for i in rescore])
-            pools = self._pools(updates)
-        scores = self._scores([u.state for u in updates], [u.q for u in updates], pools)
-        ranked, _ = rank(pools, scores)
+            fresh = self._rescore([updates[i] for i in rescore])
+            for i, pool in zip(rescore, fresh, strict=True):
+                pools[i] = pool
+            pool_rows = self._pools(pools)
+        for u, pool in zip(updates, pools, strict=True):
+            self.pools.put(u.listener_id, pool)
+        states, queries = [u.state for u in updates], [u.q for u in updates]
+        scores = self._scores(states, queries, pool_rows, recent_rows)
+        ranked, _ = rank(pool_rows, scores)
         # seeded by the events applied, not the queue version: a repeated update draws the
         # same exploration, so it cannot make a new version by itself
         seeds = tuple(exploration_seed(cfg.seed, u.listener_id, u.state.events) for u in updates)
         drafts = build_queue(ranked, replace(ctx, rng_seeds=seeds), self.rules)
         queue_rows = table(drafts.queues, cfg.queue_length)
-        queue_scores = self._scores([u.state for u in updates], [u.q for u in updates], queue_rows)
-        again = set(rescore)
+        queue_scores = self._scores(states, queries, queue_rows, recent_rows)
         return [
             self._commit(
                 u,
                 drafts.queues[i],
                 drafts.explored[i],
                 queue_scores[i],
-                i in again,
-                i in topped and i not in again,
+                rescored=i in again,
+                topped_up=i in topped and i not in again,
+                first_pool=i in first and i not in again,
             )
             for i, u in enumerate(updates)
         ]
+
+    def _plan(
+        self, updates: list[ListenerUpdate]
+    ) -> tuple[list[Pool], list[int], set[int], set[int]]:
+        """Each listener's pool for this batch: (pools, to rescore, topped up, first pools).
+
+        Strong feedback and stale pools always rescore; listeners without a pool of their own
+        share the batch's `rescores_per_batch` budget, the rest get the shared first pool.
+        """
+        c = self.catalog
+        pools: list[Pool | None] = [self.pools.get(u.listener_id) for u in updates]
+        rescore: list[int] = []
+        waiting: list[int] = []
+        topped: set[int] = set()
+        for i, u in enumerate(updates):
+            pool = pools[i]
+            if u.strong_feedback:
+                rescore.append(i)
+            elif pool is None or pool.catalog != c.instance or pool.first:
+                waiting.append(i)
+            else:
+                changed = self._changes_since(pool)
+                if changed is None:
+                    rescore.append(i)
+                elif changed.size:
+                    pools[i] = self._top_up(u, pool, changed)
+                    topped.add(i)
+        budget = max(self.settings.rescores_per_batch - len(rescore), 0)
+        rescore += waiting[:budget]
+        first = set(waiting[budget:])
+        placeholder = Pool(np.zeros(0, dtype=np.int32), c.instance, c.epoch)
+        out = [
+            self._first_pool(updates[i].state) if i in first else pool or placeholder
+            for i, pool in enumerate(pools)
+        ]
+        return out, rescore, topped, first
 
     def _commit(
         self,
@@ -154,8 +189,7 @@ class Selector:
         queue_rows: tuple[int, ...],
         explored: frozenset[int],
         scores: np.ndarray,
-        rescored: bool,
-        topped_up: bool,
+        **how: bool,
     ) -> QueueResult:
         """One listener's new queue into its state, and what happened."""
         ids = self.catalog.ids
@@ -165,79 +199,71 @@ class Selector:
             changed=commit_queue(u.state, queue),
             scores=dict(zip(queue, scores[: len(queue)].tolist(), strict=True)),
             explored={ids[r] for r in explored},
-            rescored=rescored,
-            topped_up=topped_up,
             queue=queue,
+            **how,
         )
 
-    def _pool_changes(self, u: ListenerUpdate) -> np.ndarray | None:
+    def _changes_since(self, pool: Pool) -> np.ndarray | None:
         """Rows changed since the pool was built (empty: none), or None when it must rescore."""
-        s, c = u.state, self.catalog
-        if u.strong_feedback or s.pool_rows.size == 0 or s.pool_catalog != c.instance:
-            return None
-        if s.pool_epoch == c.epoch:
+        c = self.catalog
+        if pool.epoch == c.epoch:
             return np.zeros(0, dtype=np.int64)
-        changed = c.changed_rows_since(s.pool_epoch)
+        changed = c.changed_rows_since(pool.epoch)
         if changed is None or changed.size > self.settings.pool_size:
             return None
         return changed
 
     # -- pools -------------------------------------------------------------------------------
-    def _pools(self, updates: list[ListenerUpdate]) -> np.ndarray:
+    def _pools(self, pools: list[Pool]) -> np.ndarray:
         """Every listener's pool as one row table [B, P]; rows no longer queueable become -1."""
         c = self.catalog
-        pools = table([u.state.pool_rows for u in updates])
-        live = (pools >= 0) & (pools < c.size)
-        live[live] = c.active[pools[live]]
-        pools[~live] = NONE
-        return pools
+        rows = table([p.rows for p in pools])
+        live = (rows >= 0) & (rows < c.size)
+        live[live] = c.active[rows[live]]
+        rows[~live] = NONE
+        return rows
 
-    def _rescore(self, states: list[ListenerState], queries: list[np.ndarray]) -> None:
-        """Rebuild pools from the whole catalog, one blocked top-k for a chunk of listeners."""
+    def _rescore(self, updates: list[ListenerUpdate]) -> list[Pool]:
+        """New pools from the whole catalog, one blocked top-k for a chunk of listeners."""
         c = self.catalog
-        q = np.asarray(np.stack(queries), dtype=np.float32)
-        for start in range(0, len(states), RESCORE_CHUNK):
+        q = np.asarray(np.stack([u.q for u in updates]), dtype=np.float32)
+        out: list[Pool] = []
+        for start in range(0, len(updates), RESCORE_CHUNK):
             best = top_k_rows(
                 q[start : start + RESCORE_CHUNK], c.track_out, self.settings.pool_size, c.active
             )
-            for state, rows in zip(states[start : start + RESCORE_CHUNK], best, strict=True):
-                pool = np.concatenate([rows, self._session_candidates(state)])
-                _, first = np.unique(pool, return_index=True)
-                state.pool_rows = pool[np.sort(first)].astype(np.int32)
-                state.pool_catalog = c.instance
-                state.pool_epoch = c.epoch
+            for u, rows in zip(updates[start : start + RESCORE_CHUNK], best, strict=True):
+                out.append(Pool(_unique(rows, self._session_candidates(u.state)), *c.version))
+        return out
 
-    def _top_up(self, updates: list[ListenerUpdate], changes: list[np.ndarray]) -> None:
-        """Add to each pool the changed rows that would enter a fresh top `pool_size`.
+    def _first_pool(self, state: ListenerState) -> Pool:
+        """The shared first pool: the catalog's most played tracks plus the session's
+        candidates (no whole-catalog product)."""
+        c = self.catalog
+        if self._popular is None or self._popular[0] != c.version:
+            active = np.flatnonzero(c.active)
+            k = min(self.settings.pool_size, active.size)
+            top = np.argpartition(-c.popularity[active], k - 1)[:k] if k else active[:0]
+            rows = active[top[np.argsort(-c.popularity[active[top]], kind="stable")]]
+            self._popular = (c.version, rows)
+        rows = _unique(self._popular[1], self._session_candidates(state))
+        return Pool(rows, *c.version, first=True)
 
-        Listeners whose pools share an epoch share the changed rows: each such group is
-        scored with two batched products (its pools and the changed rows).
-        """
+    def _top_up(self, u: ListenerUpdate, pool: Pool, changed: np.ndarray) -> Pool:
+        """The pool plus the changed rows that would enter a fresh top `pool_size`."""
         c, k = self.catalog, self.settings.pool_size
-        groups: dict[int, list[int]] = {}
-        for j, u in enumerate(updates):
-            groups.setdefault(u.state.pool_epoch, []).append(j)
-        for members in groups.values():
-            changed = changes[members[0]]
-            changed = changed[c.active[changed]]
-            states = [updates[j].state for j in members]
-            if changed.size:
-                q = np.asarray(np.stack([updates[j].q for j in members]), dtype=np.float32)
-                pools = table([s.pool_rows for s in states])
-                have = np.matmul(c.track_out[np.maximum(pools, 0)], q[:, :, None])[:, :, 0]
-                have[pools < 0] = -np.inf
-                width = pools.shape[1]
-                bar = np.full(len(states), -np.inf, dtype=np.float32)
-                if width >= k:
-                    bar = np.partition(have, width - k, axis=1)[:, width - k]
-                fresh = q @ c.track_out[changed].T
-                candidates = np.broadcast_to(changed, fresh.shape)
-                enter = (fresh > bar[:, None]) & ~member(candidates, pools)
-                for s, take in zip(states, enter, strict=True):
-                    if take.any():
-                        s.pool_rows = np.concatenate([s.pool_rows, changed[take]]).astype(np.int32)
-            for s in states:
-                s.pool_epoch = c.epoch
+        changed = changed[c.active[changed]]
+        rows = pool.rows
+        if changed.size:
+            q = np.asarray(u.q, dtype=np.float32)
+            live = rows[(rows >= 0) & (rows < c.size)]
+            have = c.track_out[live] @ q
+            bar = np.partition(have, have.size - k)[have.size - k] if have.size >= k else -np.inf
+            fresh = c.track_out[changed] @ q
+            enter = changed[(fresh > bar) & ~np.isin(changed, rows)]
+            if enter.size:
+                rows = np.concatenate([rows, enter]).astype(np.int32)
+        return Pool(rows, *c.version)
 
     def _session_candidates(self, state: ListenerState) -> np.ndarray:
         """Rows the session signals favour: SR successors of the last track, its artist's hits."""
@@ -257,7 +283,7 @@ class Selector:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     # -- rule inputs and scores ---------------------------------------------------------------
-    def _context(self, updates: list[ListenerUpdate]) -> RuleContext:
+    def _context(self, updates: list[ListenerUpdate], recent_rows: list[np.ndarray]) -> RuleContext:
         """The batch's rule inputs as catalog row tables and artist codes."""
         c, cfg = self.catalog, self.settings
         look = max(cfg.artist_window - 1, 0)
@@ -268,7 +294,7 @@ class Selector:
             for u in updates
         ]
         return RuleContext(
-            recent=table([self._recent_rows(u.state) for u in updates]),
+            recent=table(recent_rows),
             disliked=_id_table([u.state.disliked for u in updates], c.rows),
             skipped=_id_table(skipped, c.rows),
             lead_artists=_id_table(
@@ -284,32 +310,17 @@ class Selector:
             exploration=cfg.exploration,
         )
 
-    def _recent_rows(self, s: ListenerState) -> np.ndarray:
-        """The catalog rows of the listener's recent tracks, kept in its state between batches:
-        only the tracks played since (and, after catalog changes, the unknown ones) are looked
-        up, instead of every id on every batch."""
-        c = self.catalog
-        rows = s.recent_rows
-        if rows.size != len(s.recent) or s.pool_catalog != c.instance:
-            rows = c.rows(s.recent)
-        else:
-            todo = rows == UNRESOLVED
-            if s.pool_epoch != c.epoch:
-                todo |= rows == NONE
-            if todo.any():
-                at = np.flatnonzero(todo)
-                rows = rows.astype(np.int64)
-                rows[at] = c.rows([s.recent[i] for i in at.tolist()])
-        s.recent_rows = rows.astype(np.int32, copy=False)
-        return rows
-
     def score(self, state: ListenerState, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The served score of catalog rows for one listener (see `_scores`)."""
-        self._recent_rows(state)
-        return self._scores([state], [q], np.asarray(rows, dtype=np.int64)[None])[0]
+        recent = [self.catalog.rows(state.recent)]
+        return self._scores([state], [q], np.asarray(rows, dtype=np.int64)[None], recent)[0]
 
     def _scores(
-        self, states: list[ListenerState], queries: list[np.ndarray], rows: np.ndarray
+        self,
+        states: list[ListenerState],
+        queries: list[np.ndarray],
+        rows: np.ndarray,
+        recent_rows: list[np.ndarray],
     ) -> np.ndarray:
         """Served scores [B, P] of row tables (-inf at padding): blend_scores over the GRU dot
         product and the session signals (the dot product alone when the model carries no
@@ -327,12 +338,13 @@ class Selector:
         else:
             codes = np.where(valid, c.artist_codes[safe], NONE)
             last = c.codes([s.recent_artists[-1] if s.recent_artists else "" for s in states])
+            session = [_session_rows(s, r) for s, r in zip(states, recent_rows, strict=True)]
             scores = blend_scores(
                 gru,
                 self._rule_scores(states, rows),
                 (codes == last[:, None]) & (last[:, None] >= 0),
                 member(codes, _id_table([s.session_artists() for s in states], c.codes)),
-                member(rows, table([_session_rows(s) for s in states])),
+                member(rows, table(session)),
                 c.popularity[safe],
                 w,
             )
@@ -359,12 +371,10 @@ class Selector:
         return out
 
 
-def _session_rows(s: ListenerState) -> np.ndarray:
+def _session_rows(state: ListenerState, recent_rows: np.ndarray) -> np.ndarray:
     """Rows of the tracks of the current session (-1 for those the catalog lacks)."""
-    if not s.session_len:
-        return np.zeros(0, dtype=np.int64)
-    rows = np.asarray(s.recent_rows[-s.session_len :], dtype=np.int64)
-    return np.maximum(rows, NONE)  # an unresolved row counts as absent
+    n = state.session_len
+    return recent_rows[recent_rows.size - n :] if n else recent_rows[:0]
 
 
 def _id_table(
@@ -389,3 +399,10 @@ def _id_table(
         col += (width - lens)[who]
     out[who, col] = flat
     return out
+
+
+def _unique(*parts: np.ndarray) -> np.ndarray:
+    """Rows of the parts in order, each once, as int32."""
+    pool = np.concatenate(parts).astype(np.int64, copy=False)
+    _, first = np.unique(pool, return_index=True)
+    return pool[np.sort(first)].astype(np.int32)

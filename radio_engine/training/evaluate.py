@@ -75,6 +75,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from radio_engine.model.runtime import ServingModel
+from radio_engine.model.transitions import load_transitions
 from radio_engine.selector.blend import BlendWeights, blend_scores, served_weights
 from radio_engine.settings import Settings
 from radio_engine.training import metrics
@@ -92,7 +93,6 @@ from radio_engine.training.blend_tuning import BlendProblem, tune_blend
 from radio_engine.training.bootstrap import SessionBootstrap
 from radio_engine.training.listener_replay import catalog_vectors, replay_queries
 from radio_engine.training.pairs import EvalCatalog, EventColumns, Pairs, SessionLog
-from radio_engine.training.rules import load_rules
 
 #: report order of the methods
 METHODS = (
@@ -219,7 +219,7 @@ def evaluate(
     t = time.perf_counter()
     tables = SignalTables.fit(train_log)
     signal_seconds = time.perf_counter() - t
-    table_rules = load_rules(model.dir, catalog.n_table)
+    table_rules = load_transitions(model.dir, catalog.n_table)
     served_rules = tables.rules if table_rules is None else _padded(table_rules, n)
     served_pop = _served_popularity(model, catalog)
     baselines: dict[str, Any] = {}

@@ -2,20 +2,16 @@
 
 For every session and every pair of positions i < j with j - i <= window, rules[a, b] grows by
 1 / (j - i). The table is a CSR matrix over track-table rows; a model directory may carry it
-as transitions.npz (indptr, indices, data, shape) for the served blend.
+as transitions.npz for the served blend (the file format: radio_engine/model/transitions.py).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from radio_engine.training.pairs import EvalCatalog, EventColumns, SessionLog
 
-#: file name of the rules table inside a model directory (optional file)
-RULES_FILE = "transitions.npz"
 #: how far ahead in a session a later track still counts as following (session-rec: 10)
 DEFAULT_WINDOW = 10
 
@@ -94,36 +90,3 @@ def build_rules(
     )
     log = SessionLog.from_events(events, catalog)
     return sr_matrix(log.rows, log.session_of_event(), catalog.size, window, keep_per_item)
-
-
-def save_rules(model_dir: Path | str, rules: sp.csr_matrix) -> Path:
-    """Write the rules table into a model directory as transitions.npz."""
-    rules = sp.csr_matrix(rules, dtype=np.float32)
-    path = Path(model_dir) / RULES_FILE
-    np.savez_compressed(
-        path,
-        indptr=rules.indptr.astype(np.int64),
-        indices=rules.indices.astype(np.int32),
-        data=rules.data.astype(np.float32),
-        shape=np.asarray(rules.shape, dtype=np.int64),
-    )
-    return path
-
-
-def load_rules(model_dir: Path | str, n_tracks: int | None = None) -> sp.csr_matrix | None:
-    """The rules table of a model directory, or None when it has no transitions.npz.
-
-    n_tracks, when given, is checked against the table's shape (it must match tracks.npz).
-    """
-    path = Path(model_dir) / RULES_FILE
-    if not path.exists():
-        return None
-    with np.load(path, allow_pickle=False) as f:
-        indptr, indices, data = f["indptr"], f["indices"], f["data"]
-        shape = tuple(int(x) for x in f["shape"]) if "shape" in f else (indptr.size - 1,) * 2
-    if n_tracks is not None and shape != (n_tracks, n_tracks):
-        raise ValueError(
-            f"{path} holds rules for {shape[0]} tracks but the track table has {n_tracks}: "
-            "rebuild it with the model (radio-engine train)"
-        )
-    return sp.csr_matrix((data, indices, indptr), shape=shape)

@@ -577,10 +577,11 @@ def _audio(
 def _save_rules(events: Events, out: Path) -> None:
     """The sequential-rules table over the model's track table (served by the selector)."""
     from radio_engine.model.runtime import ServingModel
-    from radio_engine.training.rules import build_rules, save_rules
+    from radio_engine.model.transitions import save_transitions
+    from radio_engine.training.rules import build_rules
 
     model = ServingModel(out)
-    save_rules(out, build_rules(events, model.tracks.track_ids))
+    save_transitions(out, build_rules(events, model.tracks.track_ids))
 
 
 def _report(

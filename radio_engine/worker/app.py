@@ -1,36 +1,39 @@
 """The Faust app: topics, the listener table and thin agents around the plain-function logic.
 
-Wiring only. What happens to a batch of listen events lives in listen_batch.py, what happens to
-an audio chunk in audio_assembly.py, the catalog in catalog.py; this module moves bytes between
-Kafka and those functions and records metrics.
+Wiring only. What happens to a batch of listen records lives in listens/pipeline.py, what
+happens to an audio chunk in audio/assembly.py, the catalog in catalog.py; this module moves
+bytes between Kafka and those functions and records metrics.
 
-Commit path of one listen micro-batch (the order is the guarantee):
-  1. take up to `batch_max` events (or what `batch_within_s` gives) from radio.listens.v1;
-  2. decode + validate each once; bad ones -> radio.dead-letters.v1 with the reason;
-  3. apply each listener's events in order (GRU step batched across listeners); an event whose
-     offset is <= the listener's stored last_offset was applied before and is skipped;
-  4. write each touched listener's state once to the table, and its changelog record to the
-     partition the listener's events came from (co-partitioned with radio.listens.v1);
-  5. publish each changed queue to radio.queues.v1;
-  6. only then does Faust ack the batch's offsets (take_events acks after the loop body).
-A crash before 6 replays the batch; step 3's offset check makes the replay harmless.
+Commit path of one listen batch (the order is the guarantee; worker/transport.py steps 1-4):
+  1. the consumer fetches what the broker has for this worker's listens partitions (up to
+     `batch_max` records, the fetch held at most `fetch_max_wait_s`) and hands it over whole;
+  2. the pipeline decodes and validates each record once (bad ones -> radio.dead-letters.v1
+     with the reason), applies each listener's events in order (GRU batched across
+     listeners), skipping any event at or below the listener's stored offset (a replay);
+  3. each touched listener's state is written once to the table, and its changelog record is
+     enqueued to the partition its events came from (co-partitioned with radio.listens.v1);
+  4. each changed queue is enqueued to radio.queues.v1: one batched send per partition;
+  5. only then are the batch's offsets acked; Faust commits them after flushing the producer.
+A crash before 5 replays the batch; step 2's offset check makes the replay harmless.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer
 
 from radio_engine import schemas
+from radio_engine.dead_letters import dead_letter
+from radio_engine.engine import Engine
+from radio_engine.listens.pipeline import BatchOutcome
 from radio_engine.settings import Settings
 from radio_engine.worker import metrics
-from radio_engine.worker.dead_letters import dead_letter
-from radio_engine.worker.engine import Engine
-from radio_engine.worker.listen_batch import InMessage
+from radio_engine.worker.transport import SCHEME, BatchProducer, HotRecord, RadioApp
 from radio_engine.worker.web import register_pages
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,11 @@ LISTENER_TABLE = "listeners"
 
 def build_app(settings: Settings, engine: Engine) -> faust.App:
     """A Faust app for these settings that drives `engine` (model, catalog, selector)."""
-    app = faust.App(
+    app = RadioApp(
         settings.app_id,
-        broker=[f"kafka://{hp}" for hp in settings.broker.split(",")],
+        broker=[f"{SCHEME}://{hp}" for hp in settings.broker.split(",")],
+        fetch_max_wait_ms=int(settings.fetch_max_wait_s * 1000),
+        broker_max_poll_records=settings.batch_max,
         store="memory://",
         datadir=str(settings.worker_data_path),
         topic_partitions=settings.topic_partitions,
@@ -67,7 +72,6 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
     listens = app.topic(settings.topic_listens, partitions=settings.topic_partitions, **raw)
     audio = app.topic(settings.topic_audio, **raw)
     tracks = app.topic(settings.topic_tracks, **raw)
-    queues = app.topic(settings.topic_queues, partitions=settings.topic_partitions, **raw)
     dead = app.topic(settings.topic_dead_letters, **raw)
     table = app.Table(
         LISTENER_TABLE,
@@ -80,34 +84,16 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         1
     )
 
-    @app.agent(listens, name="listens")
-    async def process_listens(stream: faust.StreamT) -> None:
-        """Micro-batches of listen events -> listener state + queues (see the module docstring)."""
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
-            messages = [
-                InMessage(
-                    e.message.key,
-                    e.message.value,
-                    e.message.partition,
-                    e.message.offset,
-                    e.message.timestamp or time.time(),
-                )
-                for e in events
-            ]
-            try:
-                outcome = engine.listens.process(messages, table.data.get)
-            except Exception:  # a bug must not kill the worker: the batch is kept, not lost
-                log.exception("listen batch of %d failed; sent to dead letters", len(messages))
-                outcome = engine.listens.refuse_all(messages, "internal")
-            for key, (partition, value) in outcome.states.items():
-                table.data[key] = value
-                table.send_changelog(partition, key, value)
-            for key, value, _source_ts in outcome.queues:
-                queues.send_soon(key=key, value=value)
-            for key, value, reason in outcome.dead_letters:
-                dead.send_soon(key=key, value=value)
-                metrics.DEAD_LETTERS.labels(settings.topic_listens, reason).inc()
-            _observe_listen_batch(outcome, len(messages))
+    @app.bulk_agent(listens)
+    async def process_listens(records: list[HotRecord]) -> None:
+        """A fetched batch of listen records -> listener state + queues (module docstring)."""
+        try:
+            outcome = engine.listens.process(records, table.data.get)
+        except Exception:  # a bug must not kill the worker: the batch is kept, not lost
+            log.exception("listen batch of %d failed; sent to dead letters", len(records))
+            outcome = engine.listens.refuse_all(records, "internal")
+        await _write_listen_outcome(app, settings, table, outcome)
+        _observe_listen_batch(outcome, len(records))
 
     @app.agent(audio, name="audio")
     async def process_audio(stream: faust.StreamT) -> None:
@@ -160,23 +146,50 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
     return app
 
 
-def _observe_listen_batch(outcome: Any, size: int) -> None:
-    """Record one batch's metrics: a handful of observations per batch, not per event."""
+async def _write_listen_outcome(
+    app: faust.App, settings: Settings, table: Any, outcome: BatchOutcome
+) -> None:
+    """Steps 3-4 of the commit path: table + changelog, queues and dead letters, batched."""
+    producer: BatchProducer = app.producer
+    changelog: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+    data = table.data
+    for key, (partition, value) in outcome.states.items():
+        data[key] = value
+        changelog[partition].append((key, value))
+    if changelog:
+        await producer.send_partitioned(table.changelog_topic.get_topic_name(), changelog)
+    queues: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+    for q in outcome.queues:
+        queues[q.partition].append((q.key, q.value))
+    if queues:
+        await producer.send_partitioned(settings.topic_queues, queues)
+    for key, value, reason in outcome.dead_letters:
+        await producer.send(settings.topic_dead_letters, key, value, None, None, None)
+        metrics.DEAD_LETTERS.labels(settings.topic_listens, reason).inc()
+
+
+def _observe_listen_batch(outcome: BatchOutcome, size: int) -> None:
+    """Record one batch's metrics: a handful of observations per batch, one per event for the
+    event -> queue latency."""
     metrics.BATCH_SIZE.observe(size)
-    metrics.GRU_STEP_SECONDS.observe(outcome.gru_seconds)
-    metrics.SELECTOR_SECONDS.observe(outcome.selector_seconds)
-    metrics.BATCH_SECONDS.observe(outcome.total_seconds)
+    seconds = outcome.seconds
+    metrics.GRU_STEP_SECONDS.observe(seconds["gru"])
+    metrics.SELECTOR_SECONDS.observe(seconds["selector"])
+    metrics.BATCH_SECONDS.observe(seconds["total"])
     for (event, result), n in outcome.counts.items():
         metrics.EVENTS.labels(event, result).inc(n)
     if outcome.rescored:
         metrics.CATALOG_RESCORES.inc(outcome.rescored)
+    if outcome.first_pools:
+        metrics.FIRST_POOLS.inc(outcome.first_pools)
     if outcome.unknown_tracks:
         metrics.UNKNOWN_TRACKS.inc(outcome.unknown_tracks)
     if outcome.queues:
         metrics.QUEUES_PUBLISHED.inc(len(outcome.queues))
-        now = time.time()
-        for _key, _value, source_ts in outcome.queues:
-            metrics.EVENT_TO_QUEUE_SECONDS.observe(max(0.0, now - source_ts))
+    now = time.time()
+    observe = metrics.EVENT_TO_QUEUE_SECONDS.observe
+    for ts in (now - outcome.applied_kafka_ts).tolist():
+        observe(max(ts, 0.0))
 
 
 async def _follow_tracks_topic(app: faust.App, settings: Settings, engine: Engine) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
+
+from threadpoolctl import threadpool_limits
 
 from radio_engine.settings import Settings
 
@@ -26,10 +29,12 @@ def run_worker(settings: Settings) -> int:
     import faust
 
     from radio_engine.broker.topics import ensure_topics_sync
+    from radio_engine.engine import Engine
     from radio_engine.worker.app import build_app
-    from radio_engine.worker.engine import Engine
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # BLAS threads beyond the worker's share fight the event loop (and each other) on few cores
+    limits = threadpool_limits(limits=settings.worker_threads)
     try:
         engine = Engine.load(settings)
     except FileNotFoundError as exc:
@@ -37,6 +42,9 @@ def run_worker(settings: Settings) -> int:
         return 2
     ensure_topics_sync(settings)
     app = build_app(settings, engine)
+    # the model, catalog and app live as long as the process: keep the collector off them
+    gc.collect()
+    gc.freeze()
     print(
         f"radio-engine worker: model {engine.model.version} "
         f"({'trained' if engine.model.manifest.trained else 'UNTRAINED weights'}), "
@@ -48,6 +56,7 @@ def run_worker(settings: Settings) -> int:
     # faust's Worker leaves the root logger at DEBUG (DESIGN.md: ~40 us a produced record)
     worker.on_setup_root_logger = _quiet_root_logger  # type: ignore[method-assign]
     worker.execute_from_commandline()
+    limits.restore_original_limits()
     return 0
 
 

@@ -52,7 +52,8 @@ BATCH_SECONDS = Histogram(
 )
 EVENT_TO_QUEUE_SECONDS = Histogram(
     "radio_event_to_queue_seconds",
-    "From the listen event's Kafka timestamp to its queue being handed to the producer.",
+    "Per applied listen event: from its Kafka timestamp to its batch's queues being handed to "
+    "the producer.",
     buckets=_LATENCY,
     registry=REGISTRY,
 )
@@ -64,6 +65,11 @@ QUEUES_PUBLISHED = Counter(
 CATALOG_RESCORES = Counter(
     "radio_catalog_rescores_total",
     "Listeners whose candidate pool was rebuilt by a full catalog rescore.",
+    registry=REGISTRY,
+)
+FIRST_POOLS = Counter(
+    "radio_first_pools_total",
+    "Listeners given the shared first pool because the batch's rescore budget was spent.",
     registry=REGISTRY,
 )
 UNKNOWN_TRACKS = Counter(

@@ -8,11 +8,11 @@ import numpy as np
 import orjson
 import pytest
 
-from radio_engine.listeners.state import UNRESOLVED, ListenerState, aligned_rows, new_listener
+from radio_engine.listeners.state import ListenerState
 
 
 def realistic_state() -> ListenerState:
-    """A listener in full flow: H=128, 50 recent 30Music-style ids, a 270-row pool."""
+    """A listener in full flow: H=128, 50 recent 30Music-style ids."""
     rng = np.random.default_rng(1)
     recent = [str(1_800_000 + i) for i in range(50)]
     return ListenerState(
@@ -21,30 +21,22 @@ def realistic_state() -> ListenerState:
         last_offset=2**40 + 5,
         last_ts=1_397_982_525.25,
         events=1234,
-        pool_catalog=0xDEADBEEF,
-        pool_epoch=77,
         session_len=12,
         recent=recent,
         recent_artists=[str(228_000 + i % 7) if i % 5 else "" for i in range(50)],
         disliked=["1818271", "42"],
         skipped=["77"],
         queue=[str(1_900_000 + i) for i in range(10)],
-        pool_rows=rng.integers(0, 1_000_000, size=270).astype(np.int32),
-        recent_rows=np.array([*range(1000, 1048), -1, UNRESOLVED], dtype=np.int32),
     )
 
 
 def assert_same(a: ListenerState, b: ListenerState) -> None:
     assert np.array_equal(a.h, b.h) and a.h.dtype == np.float32
-    assert np.array_equal(a.pool_rows, b.pool_rows)
-    assert np.array_equal(a.recent_rows, b.recent_rows)
     for name in (
         "version",
         "last_offset",
         "last_ts",
         "events",
-        "pool_catalog",
-        "pool_epoch",
         "session_len",
         "recent",
         "recent_artists",
@@ -61,20 +53,20 @@ def test_a_full_state_round_trips_and_its_size_is_known() -> None:
     assert_same(ListenerState.from_bytes(raw), state)
     ids = [*state.recent, *state.recent_artists, *state.disliked, *state.skipped, *state.queue]
     text = "\0".join(ids).encode()
-    # 42-byte header + float32 h + int32 pool + 5 list lengths + int32 recent rows + ids
-    assert len(raw) == 42 + 4 * 128 + 4 * 270 + 10 + 4 * 50 + len(text)
-    assert len(raw) < 2700
+    # 30-byte header + float32 h + 5 list lengths + ids: no catalog rows (they are caches)
+    assert len(raw) == 30 + 4 * 128 + 10 + len(text)
+    assert len(raw) < 2048  # the changelog budget per listener
 
 
 def test_a_new_listener_is_small_and_owns_its_h() -> None:
     h0 = np.linspace(-1, 1, 128, dtype=np.float32)
-    state = new_listener(h0)
+    state = ListenerState.new(h0)
     state.h[0] = 99.0
     assert h0[0] == -1.0  # the model's h0 is never written through
     raw = state.to_bytes()
-    assert len(raw) == 42 + 512 + 10
+    assert len(raw) == 30 + 512 + 10
     back = ListenerState.from_bytes(raw)
-    assert back.recent == [] and back.queue == [] and back.pool_rows.size == 0
+    assert back.recent == [] and back.queue == []
     assert back.last_offset == -1 and back.version == 0
 
 
@@ -99,17 +91,21 @@ def test_a_record_of_the_first_format_still_reads() -> None:
     state = ListenerState.from_bytes(old)
     assert np.array_equal(state.h, h) and state.version == 5 and state.last_offset == 321
     assert state.recent == ["t1", "t2"] and state.queue == ["q1"] and state.disliked == ["t9"]
-    assert state.pool_rows.size == 0  # the old pool of ids is rebuilt on first use
-    assert state.recent_rows.tolist() == [UNRESOLVED, UNRESOLVED]
 
 
-def test_recent_rows_always_match_the_recent_ids() -> None:
-    assert aligned_rows(np.array([1, 2, 3]), 2).tolist() == [2, 3]
-    assert aligned_rows(np.array([1]), 3).tolist() == [UNRESOLVED, UNRESOLVED, 1]
-    assert aligned_rows(np.array([1, 2]), 0).tolist() == []
-    state = ListenerState(h=np.zeros(2, np.float32), recent=["a", "b", "c"])
-    back = ListenerState.from_bytes(state.to_bytes())  # rows never set: all unresolved
-    assert back.recent_rows.tolist() == [UNRESOLVED] * 3
+def test_a_record_of_the_format_with_pools_still_reads_without_its_pool() -> None:
+    """The previous format also held the pool and the recent tracks' catalog rows."""
+    h = np.arange(4, dtype=np.float32)
+    header = struct.pack("<BBHIqdIIIHI", 0xA2, 0, 4, 9, 77, 1.5e9, 12, 0xBEEF, 3, 2, 3)
+    pool = np.array([5, 6, 7], dtype="<i4").tobytes()
+    counts = struct.pack("<HHHHH", 2, 2, 1, 1, 1)
+    rows = np.array([1, -2], dtype="<i4").tobytes()
+    ids = "\0".join(["t1", "t2", "a1", "a2", "t9", "t5", "q1"]).encode()
+    state = ListenerState.from_bytes(header + h.tobytes() + pool + counts + rows + ids)
+    assert np.array_equal(state.h, h) and (state.version, state.last_offset) == (9, 77)
+    assert (state.events, state.session_len) == (12, 2)
+    assert state.recent == ["t1", "t2"] and state.recent_artists == ["a1", "a2"]
+    assert (state.disliked, state.skipped, state.queue) == (["t9"], ["t5"], ["q1"])
 
 
 @pytest.mark.parametrize("raw", [b"", b"\x00" * 60, b"{}"])
@@ -121,6 +117,6 @@ def test_bytes_that_are_not_a_state_are_refused(raw: bytes) -> None:
 def test_a_truncated_state_is_refused() -> None:
     raw = realistic_state().to_bytes()
     with pytest.raises(ValueError, match="truncated"):
-        ListenerState.from_bytes(raw[:300])
+        ListenerState.from_bytes(raw[:200])
     with pytest.raises(ValueError, match="do not match"):
         ListenerState.from_bytes(raw[:-200])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from radio_engine.listeners.events import ListenEvent, ListenEvents
 from radio_engine.listeners.state import ListenerState
-from radio_engine.listeners.step import ListenEvent, apply_events, order_steps
+from radio_engine.listeners.step import StepFn, TrackInFn, apply_events, order_steps
 from radio_engine.model.inputs import CONTEXT_DIM, CONTEXT_NAMES
 from radio_engine.model.runtime import ServingModel
 
@@ -49,6 +50,17 @@ def event(lid: str, track: int, offset: int, kind: str = "play", **kw: float) ->
     return ListenEvent(lid, f"t{track}", kind, 1e9 + 60 * offset, offset=offset, **kw)
 
 
+def apply(
+    events: list[ListenEvent],
+    states: dict[str, ListenerState],
+    step: StepFn,
+    track_in_for: TrackInFn,
+    history_length: int = 50,
+) -> tuple[np.ndarray, np.ndarray]:
+    """apply_events over a list of events (as the columns the pipeline builds)."""
+    return apply_events(ListenEvents.of(events), states, step, track_in_for, history_length)
+
+
 def test_order_steps_puts_each_listeners_kth_event_in_step_k() -> None:
     steps = order_steps(["a", "b", "a", "c", "a", "b"])
     assert [s.tolist() for s in steps] == [[0, 1, 3], [2, 5], [4]]
@@ -66,20 +78,18 @@ def test_interleaved_events_are_applied_in_each_listeners_order() -> None:
     ]
     gru = NumpyGRU()
     batched = fresh("AB")
-    q, applied = apply_events(batch, batched, gru, track_vectors)
+    q, applied = apply(batch, batched, gru, track_vectors)
     assert applied.all() and q.shape == (5, 4)
     assert len(gru.seen) == 3 and [len(x) for x in gru.seen] == [2, 2, 1]  # steps k=0,1,2
     one_by_one = fresh("AB")
-    q_single = np.concatenate([apply_events([e], one_by_one, gru, track_vectors)[0] for e in batch])
+    q_single = np.concatenate([apply([e], one_by_one, gru, track_vectors)[0] for e in batch])
     for lid in "AB":
         np.testing.assert_allclose(batched[lid].h, one_by_one[lid].h, atol=1e-6)
     np.testing.assert_allclose(q, q_single, atol=1e-6)  # q row i belongs to event i
     assert batched["A"].recent == ["t1", "t2", "t3"] and batched["A"].last_offset == 4
     # the order matters: A's events in another order end elsewhere
     shuffled = fresh("A")
-    apply_events(
-        [event("A", 3, 0), event("A", 1, 1), event("A", 2, 2)], shuffled, gru, track_vectors
-    )
+    apply([event("A", 3, 0), event("A", 1, 1), event("A", 2, 2)], shuffled, gru, track_vectors)
     assert not np.allclose(shuffled["A"].h, batched["A"].h, atol=1e-3)
 
 
@@ -87,29 +97,29 @@ def test_duplicate_offsets_are_not_applied_twice() -> None:
     gru = NumpyGRU(1)
     states = fresh("u")
     first = [event("u", i, i) for i in range(4)]
-    apply_events(first, states, gru, track_vectors)
+    apply(first, states, gru, track_vectors)
     h_after_four = states["u"].h.copy()
     # a redelivery overlapping the applied part: offsets 2, 3 are old, 4, 5 are new
     again = [event("u", i, i) for i in range(2, 6)]
-    q, applied = apply_events(again, states, gru, track_vectors)
+    q, applied = apply(again, states, gru, track_vectors)
     assert applied.tolist() == [False, False, True, True]
     assert not q[:2].any()  # rows of duplicates stay zero
     reference = fresh("u")
-    apply_events([event("u", i, i) for i in range(6)], reference, gru, track_vectors)
+    apply([event("u", i, i) for i in range(6)], reference, gru, track_vectors)
     np.testing.assert_allclose(states["u"].h, reference["u"].h, atol=1e-6)
     assert states["u"].events == 6 and states["u"].recent == [f"t{i}" for i in range(6)]
     assert not np.allclose(h_after_four, states["u"].h)
     # the same batch once more changes nothing at all
     before = states["u"].to_bytes()
-    _, applied = apply_events(again, states, gru, track_vectors)
+    _, applied = apply(again, states, gru, track_vectors)
     assert not applied.any() and states["u"].to_bytes() == before
 
 
 def test_step_inputs_carry_feedback_dwell_and_the_gap_since_the_last_event() -> None:
     gru = NumpyGRU()
     states = fresh("u")
-    apply_events([ListenEvent("u", "t1", "play", 1000.0, offset=0)], states, gru, track_vectors)
-    apply_events(
+    apply([ListenEvent("u", "t1", "play", 1000.0, offset=0)], states, gru, track_vectors)
+    apply(
         [ListenEvent("u", "t2", "skip", 1600.0, dwell_ratio=0.25, offset=1)],
         states,
         gru,
@@ -136,10 +146,9 @@ def test_feedback_bookkeeping_dislikes_skips_and_history_length() -> None:
         event("u", 1, 3, "like"),  # a like forgives t1's skip
         event("u", 4, 4),
     ]
-    apply_events(events, states, gru, track_vectors, history_length=3)
+    apply(events, states, gru, track_vectors, history_length=3)
     s = states["u"]
     assert s.recent == ["t3", "t1", "t4"]  # the last 3
-    assert s.recent_rows.tolist() == [-2, -2, -2]  # rows: for the selector to look up
     assert s.disliked == ["t2"] and s.skipped == ["t3"]
     assert s.session_len == 3 and s.events == 5
 
@@ -165,11 +174,11 @@ def test_a_real_onnx_model_steps_in_order(tiny_model: ServingModel) -> None:
         )
     ]
     batched = {lid: ListenerState.new(tiny_model.h0) for lid in "abc"}
-    q, applied = apply_events(events, batched, tiny_model.step, lookup)
+    q, applied = apply(events, batched, tiny_model.step, lookup)
     assert applied.all() and q.shape == (6, tiny_model.dims.query)
     sequential = {lid: ListenerState.new(tiny_model.h0) for lid in "abc"}
     for e in events:
-        apply_events([e], sequential, tiny_model.step, lookup)
+        apply([e], sequential, tiny_model.step, lookup)
     for lid in "abc":
         np.testing.assert_allclose(batched[lid].h, sequential[lid].h, atol=1e-5)
     assert not np.allclose(batched["a"].h, tiny_model.h0)
@@ -178,20 +187,40 @@ def test_a_real_onnx_model_steps_in_order(tiny_model: ServingModel) -> None:
 def test_a_long_gap_starts_a_new_session_but_keeps_the_hidden_state() -> None:
     gru = NumpyGRU()
     states = fresh("u")
-    apply_events([event("u", 1, 0), event("u", 2, 1)], states, gru, track_vectors)
+    apply([event("u", 1, 0), event("u", 2, 1)], states, gru, track_vectors)
     assert states["u"].session_len == 2 and states["u"].session_tracks() == ["t1", "t2"]
     h_before = states["u"].h.copy()
     day_later = ListenEvent("u", "t3", "play", 1e9 + 86_400, offset=2)
-    apply_events([day_later], states, gru, track_vectors)
+    apply([day_later], states, gru, track_vectors)
     assert states["u"].session_len == 1 and states["u"].session_tracks() == ["t3"]
     assert states["u"].recent == ["t1", "t2", "t3"]  # history is kept across sessions
     assert not np.allclose(states["u"].h, h_before) and np.abs(states["u"].h).sum() > 0
+
+
+def test_a_long_gap_inside_one_batch_starts_the_session_at_that_event() -> None:
+    gru = NumpyGRU()
+    states = fresh("uv")
+    day = 86_400.0
+    batch = [
+        ListenEvent("u", "t1", "play", 1e9, offset=0),
+        ListenEvent("v", "t5", "play", 1e9, offset=1),
+        ListenEvent("u", "t2", "play", 1e9 + 60, offset=2),
+        ListenEvent("u", "t3", "play", 1e9 + day, offset=3),
+        ListenEvent("u", "t4", "play", 1e9 + day + 60, offset=4),
+    ]
+    apply(batch, states, gru, track_vectors)
+    assert states["u"].session_tracks() == ["t3", "t4"] and states["v"].session_len == 1
+    assert states["u"].last_ts == 1e9 + day + 60 and states["u"].events == 4
+    one_by_one = fresh("uv")
+    for e in batch:
+        apply([e], one_by_one, gru, track_vectors)
+    assert one_by_one["u"].to_bytes() == states["u"].to_bytes()
 
 
 def test_dislikes_outlive_the_play_history() -> None:
     gru = NumpyGRU()
     states = fresh("u")
     events = [event("u", i, i, "dislike") for i in range(6)] + [event("u", 9, 6)]
-    apply_events(events, states, gru, track_vectors, history_length=2)
+    apply(events, states, gru, track_vectors, history_length=2)
     assert states["u"].recent == ["t5", "t9"]
     assert states["u"].disliked == [f"t{i}" for i in range(6)]  # never forgotten this soon

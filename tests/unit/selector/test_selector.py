@@ -13,12 +13,12 @@ import scipy.sparse as sp
 from radio_engine.catalog import Catalog
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.runtime import ServingModel
+from radio_engine.model.transitions import save_transitions
 from radio_engine.selector import selector as selector_module
 from radio_engine.selector.blend import BlendWeights
 from radio_engine.selector.scoring import top_k_naive
 from radio_engine.selector.selector import ListenerUpdate, Selector
 from radio_engine.settings import Settings
-from radio_engine.training.rules import save_rules
 
 N, D = 2000, 8
 
@@ -58,7 +58,8 @@ def test_a_new_listener_gets_the_catalog_top_and_a_first_version() -> None:
     [res] = sel.update([ListenerUpdate("u", state, axis(0))])
     assert res.rescored and res.changed and state.version == 1
     assert state.queue == best_ids(c, axis(0), 5) == res.queue
-    assert state.pool_rows.size == 30 and state.pool_catalog == c.instance
+    pool = sel.pools.get("u")
+    assert pool is not None and pool.rows.size == 30 and pool.catalog == c.instance
     np.testing.assert_allclose(
         [res.scores[t] for t in state.queue], c.track_out[c.rows(state.queue), 0], rtol=1e-6
     )
@@ -69,7 +70,7 @@ def test_a_plain_event_reranks_the_pool_and_strong_feedback_rescores() -> None:
     sel = Selector(settings(), c)
     state = listener()
     sel.update([ListenerUpdate("u", state, axis(0))])
-    pool = [c.ids[r] for r in state.pool_rows]
+    pool = [c.ids[r] for r in sel.pools.get("u").rows]  # type: ignore[union-attr]
     # a new query: a plain play re-ranks the old pool only
     [res] = sel.update([ListenerUpdate("u", state, axis(1))])
     assert not res.rescored and not res.topped_up
@@ -86,7 +87,7 @@ def test_a_thin_pool_rescores() -> None:
     sel = Selector(settings(), c)
     state = listener()
     sel.update([ListenerUpdate("u", state, axis(0))])
-    pool_ids = [c.ids[r] for r in state.pool_rows]
+    pool_ids = [c.ids[r] for r in sel.pools.get("u").rows]  # type: ignore[union-attr]
     state.recent = pool_ids[:25]  # 5 usable left < 2 * queue_length
     [res] = sel.update([ListenerUpdate("u", state, axis(0))])
     assert res.rescored
@@ -94,13 +95,35 @@ def test_a_thin_pool_rescores() -> None:
     assert state.queue == [t for t in best_ids(c, axis(0), 40) if t not in state.recent][:5]
 
 
-def test_a_pool_from_another_worker_is_rebuilt() -> None:
+def test_a_listener_moved_from_another_worker_gets_a_pool_here() -> None:
     c = catalog()
     state = listener()
     Selector(settings(), c).update([ListenerUpdate("u", state, axis(0))])
-    other = catalog()  # same tracks, another process: rows mean nothing here
-    [res] = Selector(settings(), other).update([ListenerUpdate("u", state, axis(0))])
-    assert res.rescored and state.pool_catalog == other.instance
+    other = catalog()  # same tracks, another process: pools are never shared
+    sel = Selector(settings(), other)
+    [res] = sel.update([ListenerUpdate("u", state, axis(0))])
+    assert res.rescored and sel.pools.get("u").catalog == other.instance  # type: ignore[union-attr]
+
+
+def test_past_the_rescore_budget_new_listeners_share_a_first_pool_then_get_their_own() -> None:
+    c = catalog()
+    c.popularity[:] = np.arange(N)[::-1]  # r0 is the most played
+    sel = Selector(settings(rescores_per_batch=2), c)
+    qs = [axis(i) for i in range(5)]
+    updates = [ListenerUpdate(f"u{i}", listener(), q) for i, q in enumerate(qs)]
+    results = sel.update(updates)
+    assert [r.rescored for r in results] == [True, True, False, False, False]
+    assert [r.first_pool for r in results] == [False, False, True, True, True]
+    first = sel.pools.get("u2")
+    assert first is not None and first.first
+    assert [c.ids[r] for r in first.rows[:3]] == ["r0", "r1", "r2"]  # the most played
+    assert set(updates[2].state.queue) <= {c.ids[r] for r in first.rows}
+    # the next batch spends its budget on the waiting listeners, in order
+    results = sel.update(updates[2:])
+    assert [r.rescored for r in results] == [True, True, False]
+    assert updates[2].state.queue == best_ids(c, qs[2], 5)
+    [res] = sel.update(updates[4:])
+    assert res.rescored and updates[4].state.queue == best_ids(c, qs[4], 5)
 
 
 def test_new_tracks_top_up_the_pool_instead_of_a_rescore(tiny_model: ServingModel) -> None:
@@ -118,13 +141,13 @@ def test_new_tracks_top_up_the_pool_instead_of_a_rescore(tiny_model: ServingMode
     [res] = sel.update([ListenerUpdate("u", state, q)])
     assert res.topped_up and not res.rescored
     assert state.queue[0] == "new-song" and res.changed and state.version == 2
-    assert state.pool_epoch == c.epoch
+    assert sel.pools.get("u").epoch == c.epoch  # type: ignore[union-attr]
     # a weak newcomer does not enter the pool
     c.upsert_audio_track(
         {"track_id": "weak", "embedding": (-emb).tolist(), "model_version": "m"}, tiny_model
     )
     [res] = sel.update([ListenerUpdate("u", state, q)])
-    assert res.topped_up and c.index["weak"] not in state.pool_rows.tolist()
+    assert res.topped_up and c.index["weak"] not in sel.pools.get("u").rows.tolist()  # type: ignore[union-attr]
 
 
 def test_many_new_tracks_rescore(tiny_model: ServingModel) -> None:
@@ -294,33 +317,6 @@ def test_exploration_alone_never_makes_a_new_version() -> None:
     assert res.explored != first.explored and res.changed and state.version == 2
 
 
-def test_recent_rows_are_looked_up_once_and_after_catalog_changes(
-    tiny_model: ServingModel,
-) -> None:
-    c = Catalog.from_model(tiny_model)
-    sel = Selector(settings(queue_length=3, pool_size=10), c, tiny_model)
-    state = ListenerState.new(tiny_model.h0)
-    state.recent, state.recent_rows = ["t3", "later"], np.array([-2, -2], np.int32)
-    q = np.ones(tiny_model.dims.query, np.float32)
-    sel.update([ListenerUpdate("u", state, q)])
-    assert state.recent_rows.tolist() == [3, -1]  # 'later' is not in the catalog (yet)
-    # a stale row is trusted while the catalog is unchanged: proof that it is not looked up
-    state.recent_rows[0] = 7
-    sel.update([ListenerUpdate("u", state, q)])
-    assert state.recent_rows.tolist() == [7, -1]
-    # the unknown track's audio arrives: the next update finds it
-    emb = [0.5] * tiny_model.dims.audio_embedding
-    row = c.upsert_audio_track(
-        {"track_id": "later", "embedding": emb, "model_version": "m"}, tiny_model
-    )
-    sel.update([ListenerUpdate("u", state, q)])
-    assert state.recent_rows.tolist() == [7, row] and "later" not in state.queue
-    # rows from another worker's catalog are all looked up again
-    other = Catalog.from_model(tiny_model)
-    Selector(settings(queue_length=3, pool_size=10), other).update([ListenerUpdate("u", state, q)])
-    assert state.recent_rows.tolist() == [3, -1]
-
-
 def test_the_blend_counts_tracks_and_artists_of_the_session() -> None:
     c = catalog([f"art{i % 50}" for i in range(N)])
     sel = Selector(settings(), c)
@@ -350,7 +346,7 @@ def test_a_models_sr_table_and_blend_reach_the_pool_and_the_score(
 ) -> None:
     model_dir = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model_dir)
-    save_rules(model_dir, sp.csr_matrix(([5.0, 1.0], ([3, 3], [17, 25])), shape=(40, 40)))
+    save_transitions(model_dir, sp.csr_matrix(([5.0, 1.0], ([3, 3], [17, 25])), shape=(40, 40)))
     manifest = json.loads((model_dir / "manifest.json").read_text())
     manifest["feature_spec"]["blend"] = {
         "gru": 0.0,
@@ -374,5 +370,5 @@ def test_a_models_sr_table_and_blend_reach_the_pool_and_the_score(
     )
     # the rescored pool holds the SR successors even though the GRU would not pick them
     [res] = sel.update([ListenerUpdate("u", state, np.zeros(model.dims.query, np.float32))])
-    assert res.rescored and {17, 25} <= set(state.pool_rows.tolist())
+    assert res.rescored and {17, 25} <= set(sel.pools.get("u").rows.tolist())  # type: ignore[union-attr]
     assert state.queue == ["t17", "t25"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from radio_engine.model.transitions import load_transitions, save_transitions
 from radio_engine.selector.blend import BlendWeights
 from radio_engine.training.baselines import (
     VSKNN,
@@ -18,7 +19,7 @@ from radio_engine.training.baselines import (
 )
 from radio_engine.training.data import Events
 from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog
-from radio_engine.training.rules import build_rules, load_rules, save_rules, sr_matrix
+from radio_engine.training.rules import build_rules, sr_matrix
 
 #: track -> artist of the tiny catalog
 ARTIST = {"a": "X", "b": "Y", "c": "Z", "d": "Z", "e": "W", "f": "Z", "x": "V"}
@@ -158,9 +159,9 @@ def test_rules_round_trip_through_a_model_dir(tmp_path):
     assert rules.shape == (3, 3)
     assert rules[1, 0] == pytest.approx(2.0)  # a -> b
     assert rules[1, 2] == pytest.approx(1.5)  # a -> c
-    assert load_rules(tmp_path) is None
-    save_rules(tmp_path, rules)
-    loaded = load_rules(tmp_path, n_tracks=3)
+    assert load_transitions(tmp_path) is None
+    save_transitions(tmp_path, rules)
+    loaded = load_transitions(tmp_path, n_tracks=3)
     assert (loaded != rules).nnz == 0
     with pytest.raises(ValueError, match="rules for 3 tracks"):
-        load_rules(tmp_path, n_tracks=4)
+        load_transitions(tmp_path, n_tracks=4)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from radio_engine.audio.assembly import AudioAssembler
 from radio_engine.catalog import Catalog
+from radio_engine.listens.pipeline import ListenPipeline
 from radio_engine.model.runtime import ServingModel
 from radio_engine.selector.selector import Selector
 from radio_engine.settings import Settings
-from radio_engine.worker.audio_assembly import AudioAssembler
-from radio_engine.worker.listen_batch import ListenProcessor
 
 
 @dataclass
@@ -22,16 +22,16 @@ class Engine:
     model: ServingModel
     catalog: Catalog
     selector: Selector
-    listens: ListenProcessor
+    listens: ListenPipeline
     audio: AudioAssembler
 
     @classmethod
     def load(cls, settings: Settings) -> Engine:
         """Load the model directory named by the settings and build the engine around it."""
-        model = ServingModel(settings.model_path, threads=1)
+        model = ServingModel(settings.model_path, threads=settings.worker_threads)
         catalog = Catalog.from_model(model)
         selector = Selector(settings, catalog, model)
-        listens = ListenProcessor(settings, model, catalog, selector)
+        listens = ListenPipeline(settings, model, catalog, selector)
         audio = AudioAssembler(
             model.embed_audio,
             model.version,

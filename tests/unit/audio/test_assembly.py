@@ -10,12 +10,12 @@ import orjson
 import pytest
 
 from radio_engine import schemas
+from radio_engine.audio.assembly import AudioAssembler
 from radio_engine.audio.decode import encode_chunks, load_audio_file
 from radio_engine.audio.features import FEATURE_DIM, track_features
 from radio_engine.model.runtime import ServingModel
 from radio_engine.schemas import BadMessage
 from radio_engine.settings import Settings
-from radio_engine.worker.audio_assembly import AudioAssembler
 
 CLIP = Settings().data_path / "game-music" / "clips" / "asc-music" / "frontiers.ogg"
 

@@ -8,16 +8,17 @@ import pytest
 from radio_engine import schemas
 from radio_engine.catalog import Catalog
 from radio_engine.listeners.state import ListenerState
+from radio_engine.listens.decode import InMessage
+from radio_engine.listens.pipeline import ListenPipeline
 from radio_engine.model.runtime import ServingModel
 from radio_engine.selector.selector import Selector
 from radio_engine.settings import Settings
-from radio_engine.worker.listen_batch import InMessage, ListenProcessor
 
 
-def processor(model: ServingModel, **overrides: object) -> ListenProcessor:
+def processor(model: ServingModel, **overrides: object) -> ListenPipeline:
     settings = Settings().with_overrides(queue_length=5, exploration=0.0, **overrides)
     catalog = Catalog.from_model(model)
-    return ListenProcessor(settings, model, catalog, Selector(settings, catalog, model))
+    return ListenPipeline(settings, model, catalog, Selector(settings, catalog, model))
 
 
 def msg(
@@ -46,7 +47,8 @@ def test_a_batch_updates_state_and_publishes_valid_queues(tiny_model: ServingMod
     u1 = ListenerState.from_bytes(out.states[b"u1"][1])
     assert u1.recent == ["t1", "t3"] and u1.events == 2 and u1.last_offset == 2
     assert not np_equal(u1.h, tiny_model.h0)
-    queues = {k: schemas.decode("queue", v) for k, v, _ in out.queues}
+    queues = {q.key: schemas.decode("queue", q.value) for q in out.queues}
+    assert {q.key: q.partition for q in out.queues} == {b"u1": 0, b"u2": 0}
     assert set(queues) == {b"u1", b"u2"}
     assert len(queues[b"u1"]["tracks"]) == 5
     assert not {"t1", "t3"} & {t["track_id"] for t in queues[b"u1"]["tracks"]}

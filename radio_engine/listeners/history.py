@@ -1,0 +1,72 @@
+"""Fold a batch's applied events into each listener's state: once per listener, not per event.
+
+Per listener: the new hidden state, offsets and counts, the recent tracks and artists (one list
+rebuild for all its events), the current session's length, and the feedback lists: a dislike is
+kept for good (at least DISLIKES_KEPT of them), a skip until a like or a complete of the same
+track forgives it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from radio_engine.listeners.events import ListenEvents
+from radio_engine.listeners.state import ListenerState
+from radio_engine.model.inputs import SESSION_GAP_S
+
+#: dislikes remembered per listener (at least; history_length when larger): a dislike is for good
+DISLIKES_KEPT = 500
+#: events that change the dislike / skip lists (a play changes neither)
+_FEEDBACK_LISTS = frozenset({"dislike", "skip", "like", "complete"})
+
+
+def fold_events(
+    events: ListenEvents,
+    fresh: np.ndarray,
+    fresh_slots: np.ndarray,
+    gaps: np.ndarray,
+    states: list[ListenerState],
+    h: np.ndarray,
+    keep: int,
+) -> None:
+    """Update `states[slot]` with its applied events (`fresh`, in order) and its new h row."""
+    by_slot = np.argsort(fresh_slots, kind="stable")
+    ordered = fresh_slots[by_slot]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]).tolist()
+    ends = [*starts[1:], int(by_slot.size)]
+    new_session = (np.isnan(gaps) | (gaps > SESSION_GAP_S))[by_slot].tolist()
+    picked = fresh[by_slot].tolist()
+    slots = ordered[starts].tolist()
+    tracks, artists, kinds = events.track_ids, events.artist_ids, events.kinds
+    for slot, lo, hi in zip(slots, starts, ends, strict=True):
+        state = states[slot]
+        mine = picked[lo:hi]
+        last = mine[-1]
+        state.h = h[slot].copy()
+        state.last_offset = events.offsets[last]
+        state.last_ts = events.ts[last]
+        state.events += len(mine)
+        state.session_len = _session_len(state.session_len, new_session[lo:hi], keep)
+        state.recent = (state.recent + [tracks[i] for i in mine])[-keep:]
+        state.recent_artists = (state.recent_artists + [artists[i] for i in mine])[-keep:]
+        for i in mine:
+            if kinds[i] in _FEEDBACK_LISTS:
+                _feedback(state, kinds[i], tracks[i], keep)
+
+
+def _session_len(before: int, new_session: list[bool], keep: int) -> int:
+    """Length of the current session after events whose new-session flags are given."""
+    if True in new_session:
+        last_start = len(new_session) - 1 - new_session[::-1].index(True)
+        return min(len(new_session) - last_start, keep)
+    return min(before + len(new_session), keep)
+
+
+def _feedback(state: ListenerState, kind: str, track: str, keep: int) -> None:
+    """One dislike, skip, like or complete into the feedback lists."""
+    if kind == "dislike" and track not in state.disliked:
+        state.disliked = [*state.disliked, track][-max(keep, DISLIKES_KEPT) :]
+    elif kind == "skip" and track not in state.skipped:
+        state.skipped = [*state.skipped, track][-keep:]
+    elif kind in ("like", "complete") and track in state.skipped:
+        state.skipped = [t for t in state.skipped if t != track]

@@ -1,0 +1,1 @@
+"""The listen path: raw listen records -> listener state and radio queues, one pass per batch."""

@@ -1,0 +1,194 @@
+"""A Faust transport that hands whole fetched batches of one hot topic to a batch handler.
+
+Faust delivers every message alone (one `wait_first` per message in its consumer's drain loop,
+~180 us of framework CPU per event on a 2-core machine): the ceiling of the listen path. This
+transport keeps everything Faust gives (consumer group, co-partitioned table assignment,
+changelog recovery, commit with the producer flushed first, rebalancing) and changes one thing:
+records of a topic registered with `RadioApp.bulk_agent` are taken out of each fetch and handed
+to that agent's handler as one list; every other topic (changelogs included) stays on Faust's
+own path. It is registered the way Faust supports custom transports (the `faust.transports`
+entry point, scheme `radio://`), not by patching Faust.
+
+The bulk path of one fetch, in order (the order is the guarantee):
+  1. Faust's consumer fetches records for its active partitions (paused ones, e.g. during
+     table recovery, are not fetched);
+  2. the hot topic's records are removed from the fetch; if a rebalance started meanwhile
+     (the generation moved) they are dropped unprocessed: Faust seeks back to the committed
+     offsets and they come again;
+  3. the handler runs over all of them; it writes state and enqueues its output records with
+     the producer before it returns;
+  4. only then are their offsets acked into Faust's own bookkeeping, in bulk; Faust's commit
+     flushes the producer before it commits offsets, so a committed offset never precedes the
+     output it caused. A crash before the commit replays the records (at least once).
+
+Tested with faust-streaming 0.15 and aiokafka 0.14 (pinned in pyproject.toml): the subclasses
+below use Faust's consumer bookkeeping (`_acked`, `_acked_index`, `_committed_offset`,
+`_read_offset`) as its own `ack` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+#: URL scheme of this transport (see the `faust.transports` entry point in pyproject.toml)
+SCHEME = "radio"
+
+
+class HotRecord(NamedTuple):
+    """One record of the hot topic, as the batch handler gets it."""
+
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    offset: int
+    timestamp: float  # Kafka record timestamp, seconds
+
+
+BatchHandler = Callable[[list[HotRecord]], Awaitable[None]]
+
+
+class RadioApp(faust.App):
+    """A Faust app whose `bulk_agent` topics are consumed a fetched batch at a time."""
+
+    def __init__(self, *args: Any, fetch_max_wait_ms: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bulk_handlers: dict[str, BatchHandler] = {}
+        #: longest time the broker may hold a fetch (None: Faust's fixed 1500 ms)
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+
+    def bulk_agent(self, topic: faust.TopicT) -> Callable[[BatchHandler], BatchHandler]:
+        """Register `handler(records)` for every fetched batch of `topic` (one topic name).
+
+        The topic joins the consumer's subscription like an agent's would, so the assignor
+        co-partitions tables with it. Needs the `radio://` broker scheme (this transport).
+        """
+        (name,) = topic.topics
+
+        def register(handler: BatchHandler) -> BatchHandler:
+            self.bulk_handlers[name] = handler
+            self.topics.add(topic)
+            return handler
+
+        return register
+
+
+class BulkConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread with a configurable fetch wait.
+
+    Faust fixes `fetch_max_wait_ms` at 1500: while one partition's data is buffered, aiokafka's
+    next fetch asks only the idle partitions and the broker holds it that long, so a busy
+    partition can wait 1.5 s for nothing. The wait comes from the app's `fetch_max_wait_ms`.
+    """
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        wait_ms = getattr(self.app, "fetch_max_wait_ms", None)
+        if wait_ms is not None:
+            consumer._fetch_max_wait_ms = int(wait_ms)  # read by AIOKafkaConsumer.start()
+        return consumer
+
+
+class BulkConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer; registered hot topics bypass per-message delivery."""
+
+    def _new_consumer_thread(self) -> BulkConsumerThread:
+        return BulkConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
+        """Fetch as Faust does, run the hot topics' records through their handlers, return
+        the rest to Faust's per-message path (steps 1-4 of the module docstring)."""
+        generation = self.app.consumer_generation_id
+        records = await super()._getmany(active_partitions, timeout)
+        handlers: Mapping[str, BatchHandler] = getattr(self.app, "bulk_handlers", {})
+        if not records or not handlers:
+            return records
+        hot: dict[str, list[tuple[TP, Sequence[Any]]]] = {}
+        rest = {}
+        for tp, batch in records.items():
+            if tp.topic in handlers:
+                hot.setdefault(tp.topic, []).append((tp, batch))
+            else:
+                rest[tp] = batch
+        if not hot or self.app.consumer_generation_id != generation or not self.flow_active:
+            return rest
+        for topic, parts in hot.items():
+            await handlers[topic]([_hot_record(tp, r) for tp, batch in parts for r in batch])
+            for tp, batch in parts:
+                self.ack_fetched(tp, batch[0].offset, batch[-1].offset)
+        return rest
+
+    def ack_fetched(self, tp: TP, first: int, last: int) -> None:
+        """Ack offsets first..last of a partition in bulk, as `Consumer.ack` does one message.
+
+        Offsets between the last read one and `first` (none, unless records were deleted or
+        compacted away) are acked too, so the committed offset can move past them.
+        """
+        committed = self._committed_offset[tp]
+        read = self._read_offset[tp]
+        start = read + 1 if read is not None else (committed if committed is not None else first)
+        if committed is not None:
+            start = max(start, committed)
+        index = self._acked_index[tp]
+        fresh = [o for o in range(start, last + 1) if o not in index]
+        index.update(fresh)
+        self._acked[tp].extend(fresh)
+        self._n_acked += len(fresh)
+        self._read_offset[tp] = last
+        self.app.monitor.stream_inbound_time[tp] = time.monotonic()  # for the livelock check
+
+
+class BatchProducer(faust_aiokafka.Producer):
+    """Faust's aiokafka producer, plus one batched send per partition."""
+
+    async def send_partitioned(
+        self, topic: str, records: Mapping[int, Sequence[tuple[bytes | None, bytes | None]]]
+    ) -> list[asyncio.Future[Any]]:
+        """Enqueue records as whole batches, one (or more when full) per partition.
+
+        Returns the delivery futures; Faust's commit flushes the producer (waits for them)
+        before it commits offsets.
+        """
+        producer = self._ensure_producer()
+        futures: list[asyncio.Future[Any]] = []
+        for partition, items in records.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        raise ValueError(f"a record of {len(value or b'')} bytes exceeds a batch")
+            if batch.record_count():
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+        for future in futures:
+            future.add_done_callback(_log_send_failure)
+        return futures
+
+
+def _log_send_failure(future: asyncio.Future[Any]) -> None:
+    """A batch the producer could not deliver after its retries: say so loudly."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a produced batch was not delivered: %r", future.exception())
+
+
+class Transport(faust_aiokafka.Transport):
+    """The aiokafka transport with the bulk consumer and the batch producer."""
+
+    Consumer = BulkConsumer
+    Producer = BatchProducer
+
+
+def _hot_record(tp: TP, record: Any) -> HotRecord:
+    """An aiokafka ConsumerRecord as a HotRecord (timestamp in seconds)."""
+    ts = record.timestamp / 1000.0 if record.timestamp and record.timestamp > 0 else time.time()
+    return HotRecord(record.key, record.value, tp.partition, record.offset, ts)
