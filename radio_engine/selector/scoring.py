@@ -1,19 +1,44 @@
 """Exact top-k of many queries over a whole catalog, blocked so top-k never sorts everything.
 
-Scores are q . track_out. The catalog is walked in blocks of rows; each block is one sgemm for
-all queries of the batch. Stage one keeps the best k of each block, stage two merges them into
-the running best k. Once every query holds k winners, a block row can only matter if it beats
-the query's current k-th score, and most rows do not: such blocks skip the argpartition and
-merge just the few rows above the bar. The answer is exact: the same rows as a full sort, up to
-rows tied at the k-th score.
+Scores are q . track_out, one sgemm per block of catalog rows for all queries of the batch, laid
+out [rows, queries] (`matrix_block @ q.T`, the fastest order for this shape). Each query keeps a
+bar: a score that k rows already beat. One vectorised comparison per block finds the few scores
+above the bar; only those are merged into the running best k, and each merge raises the bar.
+
+Most of the cost is the product itself, so the rest is kept to a few passes over data that is
+still in cache: a small first guess of the bar from a strided sample of the catalog (so the scan
+starts with a bar that almost no row beats), a compare against the bar written as bytes, and a
+word-level scan of those bytes so the search for hits reads an eighth of them.
+
+The answer is exact: rows are ranked by (score desc, row asc), the order a stable full sort
+gives, ties included. A guessed bar is checked at the end (the query must have found k rows
+above it) and the few queries whose guess was too high are scored again without one.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-#: rows scored per block: the block's scores [B, block] should stay in cache
-DEFAULT_BLOCK = 16384
+#: catalog rows per sgemm: the block's scores [block, B] (1 MiB for B=256) stay in L2
+DEFAULT_BLOCK = 1024
+#: scores kept between two searches for hits (several blocks: fewer small numpy calls)
+_SPAN_SCORES = 1 << 21
+#: block rows compared per call: the bar tiled this many times makes long, cheap inner loops
+_TILE = 64
+#: every this-many-th catalog row is scored first to guess the bar
+_SAMPLE_STEP = 64
+#: the sample's scores are reduced to this many group maxima per query before the guess
+_SAMPLE_GROUPS = 128
+#: chance, per query, that the guessed bar is too high (that query is then scored again)
+_GUESS_MISS = 1e-4
+#: smaller catalogs are scanned without a guessed bar
+_GUESS_MIN_ROWS = 32_768
+#: candidates wait until there are this many times k per query on average, then merge
+_MERGE_EVERY = 0.25
+
+_ROW_BITS = np.int64(0xFFFFFFFF)
 
 
 def top_k_rows(
@@ -26,9 +51,9 @@ def top_k_rows(
 ) -> np.ndarray:
     """Row indices [B, k'] of the k best-scoring active rows for each query, best first.
 
-    k' = min(k, active rows). Equal scores are listed in row order; which of several rows tied
-    at the k-th score make the cut is left to argpartition (deterministic). `prune=False` runs the plain two-stage
-    merge (every block partitioned), kept for the benchmark.
+    k' = min(k, active rows). Rows are ranked by score, equal scores in row order (exactly
+    what a stable full sort gives). `prune=False` runs the plain two-stage merge (every block
+    partitioned; ties at the k-th score left to argpartition), kept for the benchmark.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     b, n = queries.shape[0], matrix.shape[0]
@@ -42,6 +67,199 @@ def top_k_rows(
     k = min(k, n)
     if k <= 0 or b == 0:
         return np.zeros((b, 0), dtype=np.int64)
+    if not prune:
+        return _plain(queries, matrix, k, dead, block)
+    if matrix.dtype != np.float32:
+        matrix = np.asarray(matrix, dtype=np.float32)
+    block = max(8, -(-block // 8) * 8)  # a multiple of 8: every block starts on a mask word
+    rows, guessed = _scan(queries, matrix, k, dead, block, guess=n >= _GUESS_MIN_ROWS)
+    short = rows[:, -1] < 0
+    if short.any():
+        # a guessed bar that was too high (rare): score those queries again without a guess
+        redo = np.flatnonzero(short & guessed)
+        if redo.size:
+            rows[redo] = _scan(queries[redo], matrix, k, dead, block, guess=False)[0]
+        # no k rows above -inf (NaN or infinite vectors): the plain path copes
+        redo = np.flatnonzero(rows[:, -1] < 0)
+        if redo.size:
+            rows[redo] = _plain(queries[redo], matrix, k, dead, block)
+    return rows
+
+
+def _scan(
+    queries: np.ndarray,
+    matrix: np.ndarray,
+    k: int,
+    dead: np.ndarray | None,
+    block: int,
+    guess: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows [B, k] of the pruned scan (-1 where a query found fewer than k) and which queries
+    started from a guessed bar (their answer is exact only when they found k rows)."""
+    b, n = queries.shape[0], matrix.shape[0]
+    q_t = np.ascontiguousarray(queries.T)
+    best = _Best(b, k)
+    guessed = np.zeros(b, dtype=bool)
+    if guess:
+        bar = _guess_bar(q_t, matrix, k, dead)
+        if bar is not None:
+            np.maximum(best.bar, bar, out=best.bar)
+            guessed = np.isfinite(bar)
+    span = max(1, min(8, _SPAN_SCORES // (block * b))) * block
+    scores = np.empty(span * b, dtype=np.float32)
+    above = np.zeros(-(-span * b // 8) * 8, dtype=bool)
+    words = above.view(np.uint64)
+    hit_words = np.empty(words.size, dtype=bool)
+    bytes8 = above.reshape(-1, 8)
+    bar_tiled = np.tile(best.bar, _TILE)
+    seen = best.merges
+    for start in range(0, n, span):
+        stop = min(start + span, n)
+        for sub in range(start, stop, block):
+            end = min(sub + block, stop)
+            m, off = end - sub, (sub - start) * b
+            s = scores[off : off + m * b].reshape(m, b)
+            np.matmul(matrix[sub:end], q_t, out=s)
+            if dead is not None:
+                lo, hi = np.searchsorted(dead, (sub, end))
+                if hi > lo:
+                    s[dead[lo:hi] - sub] = -np.inf
+            if sub == 0 and not guessed.any() and m > k:
+                # the first block's own k-th score is a bar for everything after it
+                kth = np.partition(s, m - k, axis=0)[m - k]
+                np.maximum(best.bar, np.nextafter(kth, np.float32(-np.inf)), out=best.bar)
+                seen = -1
+            if best.merges != seen:
+                bar_tiled, seen = np.tile(best.bar, _TILE), best.merges
+            mask = above[off : off + m * b]
+            if m % _TILE == 0:
+                shape = (m // _TILE, _TILE * b)
+                np.greater(s.reshape(shape), bar_tiled, out=mask.reshape(shape))
+            else:
+                np.greater(s, best.bar, out=mask.reshape(m, b))
+            w0, w1 = off // 8, -(-(off + m * b) // 8)
+            above[off + m * b : w1 * 8] = False
+            np.not_equal(words[w0:w1], 0, out=hit_words[w0:w1])
+        nwords = -(-(stop - start) * b // 8)
+        hit = np.flatnonzero(hit_words[:nwords])
+        if hit.size:
+            j = np.flatnonzero(bytes8[hit])
+            flat = hit[j >> 3] * 8 + (j & 7)
+            row, qi = np.divmod(flat, b)
+            best.add(qi, row + start, scores[flat])
+    best.merge()
+    return best.rows(), guessed
+
+
+def _guess_bar(
+    q_t: np.ndarray, matrix: np.ndarray, k: int, dead: np.ndarray | None
+) -> np.ndarray | None:
+    """A bar per query that k catalog rows very likely beat, from a strided sample of rows.
+
+    Not a proof: a query that ends with fewer than k rows above it is scored again. The sample's
+    scores are cut into groups; the j-th best group maximum is never above the sample's j-th
+    best score, with j chosen so that fewer than k rows beat it with chance `_GUESS_MISS`.
+    """
+    n = matrix.shape[0]
+    sample = matrix[::_SAMPLE_STEP]
+    size = sample.shape[0]
+    j = _poisson_quantile(k * size / n, _GUESS_MISS)
+    groups = min(_SAMPLE_GROUPS, size)
+    if 2 * j > groups:
+        return None
+    scores = sample @ q_t
+    if dead is not None:
+        scores[dead[dead % _SAMPLE_STEP == 0] // _SAMPLE_STEP] = -np.inf
+    per = size // groups
+    tops = scores[: per * groups].reshape(groups, per, -1).max(axis=1)
+    return np.partition(tops, groups - j, axis=0)[groups - j]
+
+
+def _poisson_quantile(mean: float, miss: float) -> int:
+    """Smallest j with P(Poisson(mean) >= j) <= miss: sample rows needed above the guess."""
+    term = cdf = math.exp(-mean)
+    j = 0
+    while 1.0 - cdf > miss:
+        j += 1
+        term *= mean / j
+        cdf += term
+    return j + 1
+
+
+class _Best:
+    """Each query's best k so far as sortable int64 keys, its bar, and candidates to merge.
+
+    A key packs the score (order-preserving int32) above the inverted row, so one integer
+    comparison ranks by score desc then row asc; a slot no row has filled holds `_EMPTY`.
+    """
+
+    def __init__(self, b: int, k: int) -> None:
+        self.k = k
+        self.keys = np.full((b, k), _EMPTY, dtype=np.int64)
+        self.bar = np.full(b, -np.inf, dtype=np.float32)
+        self.counts = np.zeros(b, dtype=np.int64)
+        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.total = 0
+        self.merges = 0
+        self.every = max(1, int(_MERGE_EVERY * k)) * b
+
+    def add(self, qi: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> None:
+        """Queue candidates (query, row, score); merge once enough have queued."""
+        self.pending.append((qi, rows, scores))
+        self.counts += np.bincount(qi, minlength=self.counts.size)
+        self.total += qi.size
+        if self.total >= self.every or int(self.counts.max()) >= 4 * self.k:
+            self.merge()
+
+    def merge(self) -> None:
+        """Fold the queued candidates into the best k and raise each query's bar."""
+        if not self.pending:
+            return
+        qi, rows, scores = (np.concatenate(part) for part in zip(*self.pending, strict=True))
+        b, k = self.keys.shape
+        width = int(self.counts.max())
+        order = np.argsort(qi.astype(np.int16) if b <= 32_767 else qi, kind="stable")
+        qi = qi[order]
+        slot = np.arange(qi.size) - (np.cumsum(self.counts) - self.counts)[qi]
+        table = np.full((b, k + width), _EMPTY, dtype=np.int64)
+        table[:, :k] = self.keys
+        table.ravel()[qi * (k + width) + k + slot] = _keys(scores[order], rows[order])
+        self.keys = np.partition(table, width, axis=1)[:, width:]
+        np.maximum(self.bar, _key_scores(self.keys.min(axis=1)), out=self.bar)
+        self.pending, self.total = [], 0
+        self.counts[:] = 0
+        self.merges += 1
+
+    def rows(self) -> np.ndarray:
+        """Rows [B, k] best first; -1 in slots no row filled."""
+        keys = np.sort(self.keys, axis=1)[:, ::-1]
+        rows = _ROW_BITS - (keys & _ROW_BITS)
+        rows[keys == _EMPTY] = -1
+        return rows
+
+
+def _keys(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """int64 keys ordered like (score, -row): the score's bits made order-preserving, then row."""
+    bits = (scores.astype(np.float32) + np.float32(0.0)).view(np.int32)  # -0.0 becomes 0.0
+    bits = bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
+    return (bits.astype(np.int64) << 32) | (_ROW_BITS - rows)
+
+
+def _key_scores(keys: np.ndarray) -> np.ndarray:
+    """The float32 scores packed in keys."""
+    bits = (keys >> 32).astype(np.int32)
+    return (bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))).view(np.float32)
+
+
+#: the key below every real one: score -inf, row 2**32 - 1
+_EMPTY = _keys(np.array([-np.inf], np.float32), np.array([0xFFFFFFFF], np.int64))[0]
+
+
+def _plain(
+    queries: np.ndarray, matrix: np.ndarray, k: int, dead: np.ndarray | None, block: int
+) -> np.ndarray:
+    """The plain two-stage merge: every block's own top-k, merged into the running best k."""
+    b, n = queries.shape[0], matrix.shape[0]
     best_rows = np.zeros((b, 0), dtype=np.int64)
     best_scores = np.zeros((b, 0), dtype=np.float32)
     for start in range(0, n, block):
@@ -50,11 +268,6 @@ def top_k_rows(
         if dead is not None:
             lo, hi = np.searchsorted(dead, (start, stop))
             scores[:, dead[lo:hi] - start] = -np.inf
-        if prune and best_rows.shape[1] == k:
-            merged = _merge_above_bar(best_rows, best_scores, scores, start)
-            if merged is not None:
-                best_rows, best_scores = merged
-                continue
         rows, top = _block_top(scores, k, start)
         best_rows, best_scores = _keep_best(
             np.concatenate([best_rows, rows], axis=1),
@@ -81,33 +294,6 @@ def _keep_best(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray
         return rows, scores
     part = np.argpartition(scores, w - k, axis=1)[:, w - k :]
     return np.take_along_axis(rows, part, axis=1), np.take_along_axis(scores, part, axis=1)
-
-
-def _merge_above_bar(
-    best_rows: np.ndarray, best_scores: np.ndarray, scores: np.ndarray, start: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Merge only the block's rows that beat each query's current k-th score.
-
-    Returns None when too many rows beat it (the block's own top-k is then cheaper).
-    """
-    k = best_rows.shape[1]
-    b, m = scores.shape
-    bar = best_scores.min(axis=1)
-    flat = np.flatnonzero(scores > bar[:, None])  # 1-D nonzero: far cheaper than 2-D
-    if flat.size == 0:
-        return best_rows, best_scores
-    q_idx, cols = np.divmod(flat, m)
-    counts = np.bincount(q_idx, minlength=b)
-    most = int(counts.max())
-    if most > max(k, m // 32):
-        return None
-    slot = k + np.arange(flat.size) - (np.cumsum(counts) - counts)[q_idx]
-    rows = np.full((b, k + most), -1, dtype=np.int64)
-    cand = np.full((b, k + most), -np.inf, dtype=np.float32)
-    rows[:, :k], cand[:, :k] = best_rows, best_scores
-    rows[q_idx, slot] = cols + start
-    cand[q_idx, slot] = scores.ravel()[flat]
-    return _keep_best(rows, cand, k)
 
 
 def _sorted(rows: np.ndarray, scores: np.ndarray) -> np.ndarray:

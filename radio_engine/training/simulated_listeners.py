@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from radio_engine.audio.decode import load_audio_file
 from radio_engine.audio.features import track_features
+from radio_engine.audio.files import track_metadata
 from radio_engine.model.inputs import FEEDBACK_INDEX
-from radio_engine.player.produce_audio import track_metadata
 from radio_engine.settings import Settings
 from radio_engine.training.data import Events, load_events, write_events_csv
 from radio_engine.training.evaluate_audio import clip_file, mfcc_statistics

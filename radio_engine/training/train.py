@@ -557,7 +557,7 @@ def _audio(
         return None, [], {}
     from radio_engine.audio.decode import load_audio_file
     from radio_engine.audio.features import track_features
-    from radio_engine.player.produce_audio import find_tracks, read_metadata
+    from radio_engine.audio.files import find_tracks, read_metadata
     from radio_engine.training.audio_model import embed_clips, train_audio_encoder
 
     folder = Path(args.audio)

@@ -12,9 +12,10 @@ entry point, scheme `radio://`), not by patching Faust.
 The bulk path of one fetch, in order (the order is the guarantee):
   1. Faust's consumer fetches records for its active partitions (paused ones, e.g. during
      table recovery, are not fetched);
-  2. the hot topic's records are removed from the fetch; if a rebalance started meanwhile
-     (the generation moved) they are dropped unprocessed: Faust seeks back to the committed
-     offsets and they come again;
+  2. the hot topic's records are removed from the fetch; while the app's flow is suspended
+     (startup until table recovery is done, a rebalance) or if the generation moved, they are
+     dropped unprocessed: Faust seeks back to the committed offsets before it resumes the
+     flow, and they come again (as its own per-message path drops its queued messages);
   3. the handler runs over all of them; it writes state and enqueues its output records with
      the producer before it returns;
   4. only then are their offsets acked into Faust's own bookkeeping, in bulk; Faust's commit
@@ -119,7 +120,7 @@ class BulkConsumer(faust_aiokafka.Consumer):
                 hot.setdefault(tp.topic, []).append((tp, batch))
             else:
                 rest[tp] = batch
-        if not hot or self.app.consumer_generation_id != generation or not self.flow_active:
+        if not hot or not self._may_process(generation):
             return rest
         for topic, parts in hot.items():
             await handlers[topic]([_hot_record(tp, r) for tp, batch in parts for r in batch])
@@ -127,18 +128,30 @@ class BulkConsumer(faust_aiokafka.Consumer):
                 self.ack_fetched(tp, batch[0].offset, batch[-1].offset)
         return rest
 
+    def _may_process(self, generation: int) -> bool:
+        """Whether fetched hot records may be processed now. Not while the app's flow is
+        suspended (startup before recovery, a rebalance): Faust seeks every partition back to
+        its committed offset before it resumes, so dropped records come again."""
+        return (
+            self.flow_active
+            and self.app.flow_control.is_active()
+            and self.app.consumer_generation_id == generation
+        )
+
     def ack_fetched(self, tp: TP, first: int, last: int) -> None:
         """Ack offsets first..last of a partition in bulk, as `Consumer.ack` does one message.
 
-        Offsets between the last read one and `first` (none, unless records were deleted or
-        compacted away) are acked too, so the committed offset can move past them.
+        When the offset before `first` is neither committed nor acked (records deleted or
+        compacted away before this fetch), the gap from the committed offset is acked too, so
+        the committed offset can move past it.
         """
         committed = self._committed_offset[tp]
-        read = self._read_offset[tp]
-        start = read + 1 if read is not None else (committed if committed is not None else first)
-        if committed is not None:
-            start = max(start, committed)
         index = self._acked_index[tp]
+        start = first
+        if committed is not None:
+            if committed < first and first - 1 not in index:
+                start = committed
+            start = max(start, committed)
         fresh = [o for o in range(start, last + 1) if o not in index]
         index.update(fresh)
         self._acked[tp].extend(fresh)

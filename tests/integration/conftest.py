@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import json
 import os
 import signal
 import subprocess
@@ -20,9 +22,11 @@ import pytest
 from radio_engine.broker.launcher import free_port, running_broker
 from radio_engine.broker.topics import ensure_topics_sync
 from radio_engine.player.kafka_io import make_consumer
+from radio_engine.player.replay import read_events
 from radio_engine.settings import Settings
 
 HERE = Path(__file__).parent
+EVENTS_CSV = Settings().data_path / "30music" / "events.csv"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -42,6 +46,32 @@ def kafka_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         yield settings
 
 
+@pytest.fixture(scope="session")
+def slice_events() -> list[dict[str, Any]]:
+    """The first 1,200 real 30Music events of 60 listeners, in time order."""
+    return read_events(EVENTS_CSV, limit=1200, listeners=60)
+
+
+@pytest.fixture(scope="session")
+def slice_model(
+    tmp_path_factory: pytest.TempPathFactory, slice_events: list[dict[str, Any]]
+) -> Path:
+    """A model directory (untrained weights, the real export path) over the slice's tracks."""
+    from radio_engine.training.export import export_random_model
+
+    tracks: dict[str, str] = {}
+    with open(EVENTS_CSV, newline="") as f:
+        for row in csv.DictReader(f):
+            tracks.setdefault(row["track_id"], row["artist_id"])
+            if len(tracks) >= 3000:
+                break
+    for e in slice_events:
+        tracks.setdefault(e["track_id"], e.get("artist_id", ""))
+    return export_random_model(
+        tmp_path_factory.mktemp("model") / "m", list(tracks), list(tracks.values())
+    )
+
+
 # -- a real worker process against the real broker ---------------------------------------------
 
 
@@ -59,6 +89,9 @@ class WorkerProcess:
     def get(self, path: str) -> bytes:
         with urllib.request.urlopen(self.url(path), timeout=5) as response:
             return response.read()
+
+    def get_json(self, path: str) -> Any:
+        return json.loads(self.get(path))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -136,3 +169,25 @@ def consume(
         raise AssertionError(f"{topic}: condition not met in {timeout} s; {len(got)} records read")
 
     return asyncio.run(go())
+
+
+def consume_all(settings: Settings, topic: str, quiet_s: float = 2.0) -> list[Any]:
+    """Everything on a topic: read until nothing new arrives for `quiet_s` seconds."""
+    state = {"n": -1, "since": time.monotonic()}
+
+    def settled(got: list[Any]) -> bool:
+        if len(got) != state["n"]:
+            state["n"], state["since"] = len(got), time.monotonic()
+        return len(got) > 0 and time.monotonic() - state["since"] > quiet_s
+
+    return consume(settings, topic, settled)
+
+
+def wait_for_metric(worker: WorkerProcess, line: str, timeout: float = 90) -> None:
+    """Poll /metrics until it has this exact sample line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if line in worker.get("/metrics").decode().splitlines():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"metric {line!r} not reached")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import csv
 import json
 import time
 from pathlib import Path
@@ -15,38 +14,22 @@ import orjson
 import pytest
 
 from radio_engine import schemas
+from radio_engine.audio.files import TrackFile
 from radio_engine.player.kafka_io import make_producer
-from radio_engine.player.produce_audio import TrackFile, produce_tracks
-from radio_engine.player.replay import read_events, replay_events
+from radio_engine.player.produce_audio import produce_tracks
+from radio_engine.player.replay import replay_events
 from radio_engine.settings import Settings
 from radio_engine.training.export import export_random_model
-from tests.integration.conftest import WorkerProcess, consume, start_worker, worker_settings
+from tests.integration.conftest import (
+    WorkerProcess,
+    consume,
+    consume_all,
+    start_worker,
+    wait_for_metric,
+    worker_settings,
+)
 
-DATA = Settings().data_path
-EVENTS_CSV = DATA / "30music" / "events.csv"
-CLIPS = DATA / "game-music" / "clips"
-
-
-def consume_all(settings: Settings, topic: str, quiet_s: float = 2.0) -> list[Any]:
-    """Everything on a topic: read until nothing new arrives for `quiet_s` seconds."""
-    state = {"n": -1, "since": time.monotonic()}
-
-    def settled(got: list[Any]) -> bool:
-        if len(got) != state["n"]:
-            state["n"], state["since"] = len(got), time.monotonic()
-        return len(got) > 0 and time.monotonic() - state["since"] > quiet_s
-
-    return consume(settings, topic, settled)
-
-
-def wait_for_metric(worker: WorkerProcess, line: str, timeout: float = 90) -> None:
-    """Poll /metrics until it has this exact sample line."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if line in worker.get("/metrics").decode().splitlines():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"metric {line!r} not reached")
+CLIPS = Settings().data_path / "game-music" / "clips"
 
 
 def send_raw(settings: Settings, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
@@ -60,30 +43,6 @@ def send_raw(settings: Settings, topic: str, messages: list[tuple[bytes | None, 
             await producer.stop()
 
     asyncio.run(go())
-
-
-@pytest.fixture(scope="module")
-def slice_events() -> list[dict[str, Any]]:
-    """The first 1,200 real 30Music events of 60 listeners, in time order."""
-    return read_events(EVENTS_CSV, limit=1200, listeners=60)
-
-
-@pytest.fixture(scope="module")
-def slice_model(
-    tmp_path_factory: pytest.TempPathFactory, slice_events: list[dict[str, Any]]
-) -> Path:
-    """A model directory (untrained weights, the real export path) over the slice's tracks."""
-    tracks: dict[str, str] = {}
-    with open(EVENTS_CSV, newline="") as f:
-        for row in csv.DictReader(f):
-            tracks.setdefault(row["track_id"], row["artist_id"])
-            if len(tracks) >= 3000:
-                break
-    for e in slice_events:
-        tracks.setdefault(e["track_id"], e.get("artist_id", ""))
-    return export_random_model(
-        tmp_path_factory.mktemp("model") / "m", list(tracks), list(tracks.values())
-    )
 
 
 @pytest.fixture

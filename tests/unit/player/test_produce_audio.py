@@ -14,14 +14,12 @@ import soundfile as sf
 
 from radio_engine import schemas
 from radio_engine.audio.decode import decode_chunk, load_audio_file
+from radio_engine.audio.files import TrackFile, find_tracks, track_metadata
 from radio_engine.player.produce_audio import (
     MAX_MESSAGE_BYTES,
     ChunkTooLarge,
-    TrackFile,
     chunk_messages,
-    find_tracks,
     max_chunk_bytes,
-    track_metadata,
 )
 from radio_engine.settings import Settings
 

@@ -1,0 +1,158 @@
+"""The bulk listens path on a real broker: commits survive a restart, a second worker takes over
+partitions with their state, and no event is lost or applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka.admin import AIOKafkaAdminClient
+
+from radio_engine.broker.launcher import free_port
+from radio_engine.listeners.state import ListenerState
+from radio_engine.player.kafka_io import make_consumer
+from radio_engine.player.replay import replay_events
+from radio_engine.settings import Settings
+from tests.integration.conftest import (
+    WorkerProcess,
+    consume_all,
+    start_worker,
+    wait_for_metric,
+    worker_settings,
+)
+
+
+def applied(worker: WorkerProcess) -> tuple[float, float]:
+    """(applied, duplicate) listen events this worker counted."""
+    counts = {"applied": 0.0, "duplicate": 0.0}
+    for line in worker.get("/metrics").decode().splitlines():
+        if line.startswith("radio_listen_events_total{"):
+            for outcome in counts:
+                if f'outcome="{outcome}"' in line:
+                    counts[outcome] += float(line.rsplit(" ", 1)[1])
+    return counts["applied"], counts["duplicate"]
+
+
+def committed_and_end(settings: Settings) -> tuple[int, int]:
+    """The group's committed offsets and the listens topic's end offsets, summed."""
+
+    async def go() -> tuple[int, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
+        consumer = make_consumer(settings)
+        await admin.start()
+        await consumer.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(settings.app_id)
+            mine = {tp: o.offset for tp, o in offsets.items() if tp.topic == settings.topic_listens}
+            ends = await consumer.end_offsets(
+                [tp for tp in offsets if tp.topic == settings.topic_listens]
+            )
+            return sum(mine.values()), sum(ends.values())
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    return asyncio.run(go())
+
+
+def last_states(settings: Settings) -> dict[str, ListenerState]:
+    """Every listener's last state on the table's changelog topic."""
+    records = consume_all(settings, f"{settings.app_id}-listeners-changelog")
+    return {r.key.decode(): ListenerState.from_bytes(r.value) for r in records}
+
+
+def assert_every_event_applied_once(settings: Settings, events: list[dict[str, Any]]) -> None:
+    """Changelog: each listener's applied count is its events sent; queues: versions only grow."""
+    sent = Counter(e["listener_id"] for e in events)
+    states = last_states(settings)
+    assert {lid: s.events for lid, s in states.items()} == dict(sent)
+    for lid, state in states.items():
+        mine = [e["track_id"] for e in events if e["listener_id"] == lid]
+        assert state.recent == mine[-settings.history_length :], lid
+    versions: dict[str, list[int]] = {}
+    for r in consume_all(settings, settings.topic_queues):
+        versions.setdefault(r.key.decode(), []).append(orjson.loads(r.value)["version"])
+    for lid, seen in versions.items():
+        assert seen == sorted(set(seen)), lid
+
+
+def wait_for_total(workers: list[WorkerProcess], total: int, timeout: float = 90) -> None:
+    """Until the workers' applied counts add up to `total`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(applied(w)[0] for w in workers) >= total:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"applied {[applied(w) for w in workers]}, expected {total} in all")
+
+
+def test_offsets_committed_before_a_restart_are_not_processed_again(
+    kafka_settings: Settings,
+    tmp_path: Path,
+    slice_model: Path,
+    slice_events: list[dict[str, Any]],
+) -> None:
+    settings = worker_settings(
+        kafka_settings, tmp_path, slice_model, f"commit-{time.time_ns() % 10**6}"
+    )
+    events = slice_events[:500]
+    first = start_worker(settings, tmp_path / "worker1.log")
+    try:
+        asyncio.run(replay_events(settings, events[:400], progress=False))
+        wait_for_metric(first, 'radio_listen_events_total{event="play",outcome="applied"} 400.0')
+    finally:
+        first.stop()  # SIGTERM: Faust commits what was acked, the producer flushed first
+    assert committed_and_end(settings) == (400, 400)
+    # an empty data dir: the state comes from the changelog, the position from the commit
+    fresh = settings.with_overrides(worker_data_dir=str(tmp_path / "fresh"))
+    second = start_worker(fresh, tmp_path / "worker2.log")
+    try:
+        asyncio.run(replay_events(settings, events[400:], progress=False))
+        wait_for_metric(second, 'radio_listen_events_total{event="play",outcome="applied"} 100.0')
+        time.sleep(1.0)
+        assert applied(second) == (100.0, 0.0)  # nothing before the commit came again
+    finally:
+        second.stop()
+    assert committed_and_end(settings) == (500, 500)
+    assert_every_event_applied_once(settings, events)
+
+
+def test_a_second_worker_takes_partitions_and_their_state(
+    kafka_settings: Settings,
+    tmp_path: Path,
+    slice_model: Path,
+    slice_events: list[dict[str, Any]],
+) -> None:
+    settings = worker_settings(
+        kafka_settings, tmp_path, slice_model, f"rebalance-{time.time_ns() % 10**6}"
+    )
+    events = slice_events[:1000]
+    first = start_worker(settings, tmp_path / "worker1.log")
+    second: WorkerProcess | None = None
+    try:
+        asyncio.run(replay_events(settings, events[:500], progress=False))
+        wait_for_total([first], 500)
+        other = settings.with_overrides(
+            worker_port=free_port(), worker_data_dir=str(tmp_path / "data-2")
+        )
+        second = start_worker(other, tmp_path / "worker2.log")
+        # the rebalance is done when the newcomer holds listeners recovered from the changelog
+        deadline = time.monotonic() + 90
+        while not second.get_json("/health").get("listeners_held"):
+            assert time.monotonic() < deadline, "the second worker never got partitions"
+            time.sleep(0.5)
+        asyncio.run(replay_events(settings, events[500:], progress=False))
+        wait_for_total([first, second], 1000)
+        time.sleep(1.0)
+        (a, a_dup), (b, b_dup) = applied(first), applied(second)
+        assert a + b == 1000 and a > 500 and b > 0  # both did part of the second half
+        assert a_dup == b_dup == 0
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    assert_every_event_applied_once(settings, events)
