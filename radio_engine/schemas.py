@@ -1,7 +1,9 @@
 """The topic contracts: loads schemas/*.json, validates and encodes messages.
 
 schemas/ is the one source of truth; validators are compiled once with fastjsonschema so a
-message costs one orjson parse plus one compiled check (no double parse).
+message costs one orjson parse plus one compiled check (no double parse). The hot listen path
+decodes with a msgspec Struct built from the same schema file (`struct_decoder`): parse and
+check in one pass, ~10x faster, and the tests hold it to the same verdicts as the validator.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import fastjsonschema
+import msgspec
 import orjson
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
@@ -79,3 +82,81 @@ def encode(kind: str, obj: dict[str, Any], *, check: bool = True) -> bytes:
     if check:
         validate(kind, obj)
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+#: JSON Schema keywords of a property that the msgspec Struct expresses exactly
+_STRUCT_KEYWORDS = {"type", "enum", "minLength", "maxLength", "minimum", "maximum", "description"}
+#: schema-level keywords the Struct expresses (or that carry no constraint)
+_SCHEMA_KEYWORDS = {
+    "$schema",
+    "$id",
+    "title",
+    "description",
+    "type",
+    "required",
+    "properties",
+    "additionalProperties",
+}
+
+
+@functools.cache
+def struct_decoder(kind: str) -> Callable[[bytes], Any]:
+    """A one-pass JSON decoder for a message kind: a msgspec Struct made from its schema.
+
+    Raises BadMessage like `decode` ('bad_json' or 'schema'). Only flat objects of strings,
+    numbers, integers and string enums with length and range limits are expressible; any
+    other schema raises ValueError here (use `decode`).
+    """
+    schema = load_schema(kind)
+    if set(schema) - _SCHEMA_KEYWORDS or schema.get("type") != "object":
+        raise ValueError(f"schema {KINDS[kind]}: a Struct cannot express it (not a flat object)")
+    required = set(schema.get("required", []))
+    fields: list[tuple[Any, ...]] = []
+    for name, prop in schema["properties"].items():
+        annotation = _annotation(kind, name, prop)
+        fields.append((name, annotation) if name in required else (name, annotation, None))
+    fields.sort(key=len)  # msgspec: fields without defaults first
+    struct = msgspec.defstruct(
+        kind.title().replace("_", ""),
+        fields,
+        forbid_unknown_fields=schema.get("additionalProperties", True) is False,
+        omit_defaults=True,
+    )
+    decoder = msgspec.json.Decoder(struct)
+
+    def decode_struct(raw: bytes) -> Any:
+        try:
+            return decoder.decode(raw)
+        except msgspec.ValidationError as exc:
+            try:  # the Struct checks fields before it sees trailing bytes: classify as orjson does
+                orjson.loads(raw)
+            except orjson.JSONDecodeError as bad:
+                raise BadMessage("bad_json", f"not JSON: {bad}") from None
+            raise BadMessage("schema", str(exc)) from None
+        except msgspec.DecodeError as exc:
+            raise BadMessage("bad_json", f"not JSON: {exc}") from None
+
+    return decode_struct
+
+
+def _annotation(kind: str, name: str, prop: dict[str, Any]) -> Any:
+    """The msgspec type of one schema property (ValueError when it cannot be exact)."""
+    if set(prop) - _STRUCT_KEYWORDS:
+        extra = sorted(set(prop) - _STRUCT_KEYWORDS)
+        raise ValueError(f"{kind}.{name}: a Struct cannot express the keywords {extra}")
+    if "enum" in prop:
+        if not all(isinstance(v, str) for v in prop["enum"]):
+            raise ValueError(f"{kind}.{name}: a Struct cannot express a non-string enum")
+        return Literal[tuple(prop["enum"])]
+    kinds = {"string": str, "number": float, "integer": int}
+    if prop.get("type") not in kinds:
+        raise ValueError(f"{kind}.{name}: a Struct cannot express type {prop.get('type')!r}")
+    limits = {
+        "min_length": prop.get("minLength"),
+        "max_length": prop.get("maxLength"),
+        "ge": prop.get("minimum"),
+        "le": prop.get("maximum"),
+    }
+    limits = {k: v for k, v in limits.items() if v is not None}
+    base = kinds[prop["type"]]
+    return Annotated[base, msgspec.Meta(**limits)] if limits else base

@@ -1,8 +1,8 @@
 """Raw listen records -> valid events as columns, and dead letters for the rest.
 
-One orjson parse and one compiled schema check per record (schemas/listen-event.v1.json is the
-contract); a record whose key is not its listener_id is refused, since the key decides which
-worker holds the listener's state.
+One pass per record: a msgspec Struct made from schemas/listen-event.v1.json (the contract)
+parses and checks it at once; a record whose key is not its listener_id is refused, since the
+key decides which worker holds the listener's state.
 """
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ def decode_listens(
     An event without artist_id takes the catalog's artist for its track (`artist_of`).
     """
     out = ListenEvents()
-    decode = schemas.decode
+    decode = schemas.struct_decoder("listen")
     for r in records:
         try:
             if r.value is None:
                 raise schemas.BadMessage("schema", "empty message (null value)")
-            body = decode("listen", r.value)
-            listener = body["listener_id"]
+            body = decode(r.value)
+            listener = body.listener_id
             if r.key is not None and r.key != listener.encode():
                 raise schemas.BadMessage(
                     "key_mismatch", f"key {r.key!r} is not listener_id {listener!r}"
@@ -73,14 +73,14 @@ def decode_listens(
             refused.append((r.key, refuse(r, topic, exc.reason, exc.error), exc.reason))
             counts[("invalid", "dead_letter")] += 1
             continue
-        track = body["track_id"]
+        track = body.track_id
         out.listener_ids.append(listener)
         out.track_ids.append(track)
-        out.kinds.append(body["event"])
-        out.artist_ids.append(body.get("artist_id") or artist_of(track))
-        out.event_ids.append(body.get("event_id", ""))
-        out.ts.append(float(body["ts"]))
-        out.dwell.append(float(body.get("dwell_ratio", math.nan)))
+        out.kinds.append(body.event)
+        out.artist_ids.append(body.artist_id or artist_of(track))
+        out.event_ids.append(body.event_id or "")
+        out.ts.append(body.ts)
+        out.dwell.append(math.nan if body.dwell_ratio is None else body.dwell_ratio)
         out.partitions.append(r.partition)
         out.offsets.append(r.offset)
         out.kafka_ts.append(r.timestamp)

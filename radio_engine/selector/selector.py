@@ -84,7 +84,8 @@ class Selector:
         self.rules = tuple(rules)
         self.pools = PoolCache(settings.pool_cache_listeners)
         self.transitions = None
-        self._popular: tuple[tuple[int, int], np.ndarray] | None = None
+        self._sources_version: tuple[int, int] = (0, 0)
+        self._sources_cache: dict[object, np.ndarray] = {}
         if model is None:
             self.weights, self.weights_source = GRU_ONLY, "gru-only"
         else:
@@ -133,7 +134,7 @@ class Selector:
         seeds = tuple(exploration_seed(cfg.seed, u.listener_id, u.state.events) for u in updates)
         drafts = build_queue(ranked, replace(ctx, rng_seeds=seeds), self.rules)
         queue_rows = table(drafts.queues, cfg.queue_length)
-        queue_scores = self._scores(states, queries, queue_rows, recent_rows)
+        queue_scores = scores_of(queue_rows, pool_rows, scores)
         return [
             self._commit(
                 u,
@@ -240,14 +241,22 @@ class Selector:
         """The shared first pool: the catalog's most played tracks plus the session's
         candidates (no whole-catalog product)."""
         c = self.catalog
-        if self._popular is None or self._popular[0] != c.version:
+        cache = self._sources()
+        if "popular" not in cache:
             active = np.flatnonzero(c.active)
             k = min(self.settings.pool_size, active.size)
             top = np.argpartition(-c.popularity[active], k - 1)[:k] if k else active[:0]
-            rows = active[top[np.argsort(-c.popularity[active[top]], kind="stable")]]
-            self._popular = (c.version, rows)
-        rows = _unique(self._popular[1], self._session_candidates(state))
+            cache["popular"] = active[top[np.argsort(-c.popularity[active[top]], kind="stable")]]
+        rows = _unique(cache["popular"], self._session_candidates(state))
         return Pool(rows, *c.version, first=True)
+
+    def _sources(self) -> dict[object, np.ndarray]:
+        """Candidate lists derived from the catalog (popular rows, a track's SR successors,
+        an artist's hits), cached until the catalog changes."""
+        if self._sources_version != self.catalog.version:
+            self._sources_version = self.catalog.version
+            self._sources_cache = {}
+        return self._sources_cache
 
     def _top_up(self, u: ListenerUpdate, pool: Pool, changed: np.ndarray) -> Pool:
         """The pool plus the changed rows that would enter a fresh top `pool_size`."""
@@ -267,19 +276,26 @@ class Selector:
 
     def _session_candidates(self, state: ListenerState) -> np.ndarray:
         """Rows the session signals favour: SR successors of the last track, its artist's hits."""
-        c = self.catalog
+        c, cache = self.catalog, self._sources()
         out: list[np.ndarray] = []
         last = c.index.get(state.recent[-1]) if state.recent else None
         t = self.transitions
         if t is not None and last is not None and last < t.shape[0]:
-            lo, hi = t.indptr[last], t.indptr[last + 1]
-            top = t.indices[lo:hi][np.argsort(-t.data[lo:hi], kind="stable")[:RULE_SUCCESSORS]]
-            out.append(top[c.active[top]].astype(np.int64))
+            top = cache.get(("sr", last))
+            if top is None:
+                lo, hi = t.indptr[last], t.indptr[last + 1]
+                top = t.indices[lo:hi][np.argsort(-t.data[lo:hi], kind="stable")]
+                top = cache["sr", last] = top[c.active[top]][:RULE_SUCCESSORS].astype(np.int64)
+            out.append(top)
         artist = state.recent_artists[-1] if state.recent_artists else ""
         if artist and artist in c.artist_rows:
-            rows = np.asarray(c.artist_rows[artist], dtype=np.int64)
-            rows = rows[c.active[rows]]
-            out.append(rows[np.argsort(-c.popularity[rows], kind="stable")[:ARTIST_NEIGHBOURS]])
+            hits = cache.get(("artist", artist))
+            if hits is None:
+                rows = np.asarray(c.artist_rows[artist], dtype=np.int64)
+                rows = rows[c.active[rows]]
+                hits = rows[np.argsort(-c.popularity[rows], kind="stable")[:ARTIST_NEIGHBOURS]]
+                cache["artist", artist] = hits
+            out.append(hits)
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     # -- rule inputs and scores ---------------------------------------------------------------
@@ -369,6 +385,22 @@ class Selector:
                 hit = idx[at] == rows[b]
                 out[b, hit] = t.data[lo:hi][at[hit]]
         return out
+
+
+def scores_of(rows: np.ndarray, pool_rows: np.ndarray, pool_scores: np.ndarray) -> np.ndarray:
+    """The scores [B, L] of row tables already scored as part of each listener's pool
+    (-inf for padding and rows outside the pool): a sorted lookup, no second scoring pass."""
+    b = pool_rows.shape[0]
+    width = int(max(pool_rows.max(initial=0), rows.max(initial=0))) + 2
+    base = np.arange(b, dtype=np.int64)[:, None] * width + 1
+    keys = (base + pool_rows).ravel()
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    wanted = (base + rows).ravel()
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
+    out = pool_scores.ravel()[order][at] if sorted_keys.size else np.zeros(wanted.size)
+    found = (sorted_keys[at] == wanted) & (rows.ravel() >= 0) if sorted_keys.size else False
+    return np.where(found, out, -np.inf).reshape(rows.shape).astype(np.float32)
 
 
 def _session_rows(state: ListenerState, recent_rows: np.ndarray) -> np.ndarray:

@@ -52,3 +52,73 @@ def test_every_kind_has_a_schema_and_encode_checks_it() -> None:
         "tracks": [],
     }
     assert orjson.loads(schemas.encode("queue", queue)) == queue
+
+
+def listen_cases() -> list[bytes]:
+    """Good and bad listen messages, one per rule of the schema (and a few real events)."""
+    from radio_engine.player.replay import read_events
+    from radio_engine.settings import Settings
+
+    real = read_events(Settings().data_path / "30music" / "events.csv", limit=200)
+    changes: list[dict[str, object]] = [
+        {},
+        {"ts": 0},
+        {"ts": 17},
+        {"ts": -1},
+        {"ts": True},
+        {"ts": "1"},
+        {"ts": None},
+        {"listener_id": ""},
+        {"listener_id": "x" * 128},
+        {"listener_id": "x" * 129},
+        {"listener_id": 7},
+        {"track_id": "ü" * 128},
+        {"event": "rewind"},
+        {"event": "like"},
+        {"dwell_ratio": 0},
+        {"dwell_ratio": 1},
+        {"dwell_ratio": 1.0001},
+        {"dwell_ratio": -0.1},
+        {"artist_id": ""},
+        {"artist_id": None},
+        {"event_id": "e" * 129},
+        {"event_id": "retry-1"},
+        {"extra": 1},
+    ]
+    cases = [orjson.dumps({**GOOD, **change}) for change in changes]
+    cases += [orjson.dumps({k: v for k, v in GOOD.items() if k != name}) for name in GOOD]
+    cases += [b"{nope", b"[]", b"null", b'"play"', b"{}", b"", b'{"a":1}x']
+    return cases + [orjson.dumps(e) for e in real]
+
+
+def verdict(decode: object, raw: bytes) -> str:
+    try:
+        decode(raw)  # type: ignore[operator]
+    except BadMessage as exc:
+        return exc.reason
+    return "ok"
+
+
+def test_the_fast_listen_decoder_agrees_with_the_schema_validator() -> None:
+    fast = schemas.struct_decoder("listen")
+    cases = listen_cases()
+    verdicts = [
+        (verdict(fast, raw), verdict(lambda r: schemas.decode("listen", r), raw)) for raw in cases
+    ]
+    assert all(a == b for a, b in verdicts), [
+        (raw, a, b) for raw, (a, b) in zip(cases, verdicts, strict=True) if a != b
+    ]
+    assert {a for a, _ in verdicts} == {"ok", "schema", "bad_json"}
+    body = fast(orjson.dumps(GOOD))
+    assert (body.listener_id, body.event, body.ts, body.dwell_ratio) == (
+        "u1",
+        "skip",
+        1.4e9 + 0.5,
+        0.2,
+    )
+    assert body.artist_id is None and body.event_id is None
+
+
+def test_a_schema_the_fast_decoder_cannot_express_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot express"):
+        schemas.struct_decoder("queue")  # nested arrays of objects
