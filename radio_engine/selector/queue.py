@@ -28,8 +28,14 @@ from radio_engine.selector.rules import (
 def rank(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Candidates [B, P] best first (ties keep the pool order, -1 padding last), with the
     permutation applied."""
-    key = np.where(rows >= 0, -scores, np.inf)
-    order = np.argsort(key, axis=1, kind="stable")
+    key = np.where(rows >= 0, -np.asarray(scores, dtype=np.float32), np.float32(np.inf))
+    key += np.float32(0.0)  # -0.0 becomes 0.0: equal scores must tie
+    bits = key.view(np.int32)
+    # float32 -> int32 of the same order (flip the magnitude bits of negatives), then the
+    # position in the low 32 bits: unique keys, so the fast unstable sort keeps pool order
+    ordered = (bits ^ ((bits >> 31) & 0x7FFFFFFF)).astype(np.int64) << 32
+    ordered |= np.arange(rows.shape[1], dtype=np.int64)
+    order = np.argsort(ordered, axis=1)
     return np.take_along_axis(rows, order, axis=1), order
 
 

@@ -106,9 +106,10 @@ def compact(ranked: np.ndarray, keep: np.ndarray) -> np.ndarray:
     keep = keep & (ranked >= 0)
     if keep.all():
         return ranked
-    order = np.argsort(~keep, axis=1, kind="stable")
-    out = np.take_along_axis(ranked, order, axis=1)
-    out[~np.take_along_axis(keep, order, axis=1)] = NONE
+    out = np.full(ranked.shape, NONE, dtype=ranked.dtype)
+    who, _ = np.nonzero(keep)  # row-major: each listener's kept candidates in order
+    slot = np.cumsum(keep, axis=1)[keep] - 1
+    out[who, slot] = ranked[keep]
     return out
 
 

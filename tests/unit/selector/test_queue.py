@@ -16,6 +16,19 @@ def test_rank_is_best_first_stable_on_ties_and_keeps_padding_last() -> None:
     assert ranked.tolist() == [[11, 13, 10, 12, -1], [6, 5, -1, -1, -1]]
 
 
+def test_rank_equals_a_stable_sort_on_random_scores_with_ties_and_signed_zeros() -> None:
+    rng = np.random.default_rng(4)
+    rows = rng.integers(-1, 5000, size=(40, 120))
+    scores = rng.choice([-1.5, -0.0, 0.0, 0.25, 3.0, np.inf, -np.inf], size=(40, 120))
+    scores[:, ::5] = rng.normal(size=(40, 24))
+    key = np.where(rows >= 0, -scores, np.inf)
+    key[key == 0] = 0.0
+    expected = np.argsort(key, axis=1, kind="stable")
+    ranked, order = rank(rows, scores.astype(np.float32))
+    assert np.array_equal(order, expected)
+    assert np.array_equal(ranked, np.take_along_axis(rows, expected, axis=1))
+
+
 def test_commit_bumps_the_version_only_when_the_queue_changes() -> None:
     state = ListenerState(h=np.zeros(2, np.float32))
     assert commit_queue(state, ["a", "b"]) and state.version == 1
