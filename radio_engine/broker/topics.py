@@ -53,9 +53,24 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
                 await admin.create_topics(
                     [NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in missing]
                 )
+        await _check_copartitioned(admin, settings.topic_listens, settings.topic_queues)
         return [s.name for s in missing]
     finally:
         await admin.close()
+
+
+async def _check_copartitioned(admin: AIOKafkaAdminClient, listens: str, queues: str) -> None:
+    """A listener's queue goes to the partition number its events came from: the queues topic
+    must have as many partitions as the listens topic."""
+    described = await admin.describe_topics([listens, queues])
+    counts = {t["topic"]: len(t["partitions"]) for t in described}
+    if counts.get(listens) != counts.get(queues):
+        raise ValueError(
+            f"topic {queues} has {counts.get(queues)} partitions but {listens} has "
+            f"{counts.get(listens)}: queue snapshots are written to their listener's partition, "
+            "so both must have the same count (recreate one, or point RADIO_TOPIC_QUEUES "
+            "at a topic with the right count)"
+        )
 
 
 def ensure_topics_sync(settings: Settings) -> list[str]:

@@ -6,8 +6,9 @@ import asyncio
 import subprocess
 import sys
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from radio_engine.broker.topics import ensure_topics
@@ -61,6 +62,26 @@ def test_topics_are_idempotent_and_tracks_is_compacted(kafka_settings: Settings)
     assert created_again == []
     assert configs["cleanup.policy"] == "compact"
     assert listen_partitions == kafka_settings.topic_partitions
+
+
+def test_a_queues_topic_with_other_partitions_than_the_listens_topic_is_refused(
+    kafka_settings: Settings,
+) -> None:
+    settings = kafka_settings.with_overrides(
+        topic_listens="mismatch.listens", topic_queues="mismatch.queues"
+    )
+
+    async def go() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic("mismatch.queues", 2, 1)])
+        finally:
+            await admin.close()
+        await ensure_topics(settings)
+
+    with pytest.raises(ValueError, match=r"mismatch.queues has 2 partitions but .* has 4"):
+        asyncio.run(go())
 
 
 def test_broker_status_command_sees_it(kafka_settings: Settings) -> None:
