@@ -52,8 +52,12 @@ class Settings:
     pool_size: int = _setting(200, "candidate pool per listener, re-ranked on every event")
     pool_cache_listeners: int = _setting(100_000, "listeners whose pools a worker keeps cached")
     rescores_per_batch: int = _setting(
-        16, "new listeners' whole-catalog rescores per batch (the rest: shared first pool)"
+        0, "new listeners rescored on the event path per batch (the rest: shared first pool)"
     )
+    refine_per_tick: int = _setting(
+        32, "listeners on the first pool rescored per tick, off the event path"
+    )
+    refine_interval_s: float = _setting(0.05, "seconds between refine ticks")
     history_length: int = _setting(50, "recent tracks remembered per listener (not re-queued)")
     artist_window: int = _setting(3, "at most `artist_max` tracks of one artist in this window")
     artist_max: int = _setting(1, "tracks of one artist allowed inside `artist_window`")

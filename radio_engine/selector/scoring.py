@@ -23,8 +23,8 @@ import numpy as np
 
 #: catalog rows per sgemm: the block's scores [block, B] (1 MiB for B=256) stay in L2
 DEFAULT_BLOCK = 1024
-#: scores kept between two searches for hits (several blocks: fewer small numpy calls)
-_SPAN_SCORES = 1 << 21
+#: blocks whose hits are gathered before they are unpacked and queued (fewer small calls)
+_SPAN_BLOCKS = 8
 #: block rows compared per call: the bar tiled this many times makes long, cheap inner loops
 _TILE = 64
 #: every this-many-th catalog row is scored first to guess the bar
@@ -35,7 +35,8 @@ _SAMPLE_GROUPS = 128
 _GUESS_MISS = 1e-4
 #: smaller catalogs are scanned without a guessed bar
 _GUESS_MIN_ROWS = 32_768
-#: candidates wait until there are this many times k per query on average, then merge
+#: once every query holds k rows, candidates wait until there are this many times k per query
+#: on average, then merge (each merge raises the bars)
 _MERGE_EVERY = 0.25
 
 _ROW_BITS = np.int64(0xFFFFFFFF)
@@ -105,50 +106,70 @@ def _scan(
         if bar is not None:
             np.maximum(best.bar, bar, out=best.bar)
             guessed = np.isfinite(bar)
-    span = max(1, min(8, _SPAN_SCORES // (block * b))) * block
-    scores = np.empty(span * b, dtype=np.float32)
-    above = np.zeros(-(-span * b // 8) * 8, dtype=bool)
-    words = above.view(np.uint64)
-    hit_words = np.empty(words.size, dtype=bool)
-    bytes8 = above.reshape(-1, 8)
+    scores = np.empty(block * b, dtype=np.float32)  # one block's scores, reused: stays in cache
+    above = np.zeros(-(-block * b // 8) * 8, dtype=bool)  # score > bar, one byte per score
+    buffers = (scores, above, above.view(np.uint64), np.empty(above.size // 8, dtype=bool))
+    score_words = scores.reshape(-1, 8)  # the 8 scores under each mask word
+    full = _block_views(buffers, block, b)
     bar_tiled = np.tile(best.bar, _TILE)
     seen = best.merges
-    for start in range(0, n, span):
-        stop = min(start + span, n)
-        for sub in range(start, stop, block):
-            end = min(sub + block, stop)
-            m, off = end - sub, (sub - start) * b
-            s = scores[off : off + m * b].reshape(m, b)
-            np.matmul(matrix[sub:end], q_t, out=s)
-            if dead is not None:
-                lo, hi = np.searchsorted(dead, (sub, end))
-                if hi > lo:
-                    s[dead[lo:hi] - sub] = -np.inf
-            if sub == 0 and not guessed.any() and m > k:
-                # the first block's own k-th score is a bar for everything after it
-                kth = np.partition(s, m - k, axis=0)[m - k]
-                np.maximum(best.bar, np.nextafter(kth, np.float32(-np.inf)), out=best.bar)
-                seen = -1
-            if best.merges != seen:
-                bar_tiled, seen = np.tile(best.bar, _TILE), best.merges
-            mask = above[off : off + m * b]
-            if m % _TILE == 0:
-                shape = (m // _TILE, _TILE * b)
-                np.greater(s.reshape(shape), bar_tiled, out=mask.reshape(shape))
-            else:
-                np.greater(s, best.bar, out=mask.reshape(m, b))
-            w0, w1 = off // 8, -(-(off + m * b) // 8)
-            above[off + m * b : w1 * 8] = False
-            np.not_equal(words[w0:w1], 0, out=hit_words[w0:w1])
-        nwords = -(-(stop - start) * b // 8)
-        hit = np.flatnonzero(hit_words[:nwords])
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for sub in range(0, n, block):
+        end = min(sub + block, n)
+        m = end - sub
+        s, s_cmp, above_cmp, words, hit_words = full if m == block else _block_views(buffers, m, b)
+        np.matmul(matrix[sub:end], q_t, out=s)
+        if dead is not None:
+            lo, hi = np.searchsorted(dead, (sub, end))
+            if hi > lo:
+                s[dead[lo:hi] - sub] = -np.inf
+        if sub == 0 and not guessed.any() and m > k:
+            # the first block's own k-th score is a bar for everything after it
+            kth = np.partition(s, m - k, axis=0)[m - k]
+            np.maximum(best.bar, np.nextafter(kth, np.float32(-np.inf)), out=best.bar)
+            seen = -1
+        if best.merges != seen:
+            bar_tiled, seen = np.tile(best.bar, _TILE), best.merges
+        np.greater(s_cmp, bar_tiled if s_cmp is not s else best.bar, out=above_cmp)
+        np.not_equal(words, 0, out=hit_words)
+        hit = np.flatnonzero(hit_words)  # the few mask words with a hit, and their scores
         if hit.size:
-            j = np.flatnonzero(bytes8[hit])
-            flat = hit[j >> 3] * 8 + (j & 7)
-            row, qi = np.divmod(flat, b)
-            best.add(qi, row + start, scores[flat])
+            parts.append((hit + sub * b // 8, score_words[hit], words[hit]))
+        if len(parts) >= _SPAN_BLOCKS or (parts and end == n):
+            best.add(*_unpack(parts, b))
+            parts = []
     best.merge()
     return best.rows(), guessed
+
+
+def _block_views(buffers: tuple[np.ndarray, ...], m: int, b: int) -> tuple[np.ndarray, ...]:
+    """Views for a block of m rows: its scores [m, B], scores and mask as `_TILE`-row tiles (or
+    [m, B] when m is not a multiple of it), its mask words and the flags for those words."""
+    scores, above, words, hit_words = buffers
+    s = scores[: m * b].reshape(m, b)
+    mask = above[: m * b]
+    nwords = -(-m * b // 8)
+    above[m * b : nwords * 8] = False  # a short last block: the rest of its last word
+    if m % _TILE == 0:
+        shape = (m // _TILE, _TILE * b)
+        s_cmp, mask_cmp = s.reshape(shape), mask.reshape(shape)
+    else:
+        s_cmp, mask_cmp = s, mask.reshape(m, b)
+    return s, s_cmp, mask_cmp, words[:nwords], hit_words[:nwords]
+
+
+def _unpack(
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], b: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query, row, score) of every hit in the kept mask words.
+
+    Each part holds global word numbers (8 scores of the [rows, B] layout each), the 8 scores
+    and the mask word; the set bytes of the words are the hits.
+    """
+    where, scores, bits = (np.concatenate(part) for part in zip(*parts, strict=True))
+    j = np.flatnonzero(bits.view(bool))
+    row, qi = np.divmod(where[j >> 3] * 8 + (j & 7), b)
+    return qi, row, scores.ravel()[j]
 
 
 def _guess_bar(
@@ -176,14 +197,18 @@ def _guess_bar(
 
 
 def _poisson_quantile(mean: float, miss: float) -> int:
-    """Smallest j with P(Poisson(mean) >= j) <= miss: sample rows needed above the guess."""
+    """Smallest j with P(Poisson(mean) >= j - 1) <= miss.
+
+    The guess fails only if the j - 1 sample rows above it are all among the true top k - 1;
+    the number of true top-k rows a 1-in-`step` sample holds is about Poisson(k / step).
+    """
     term = cdf = math.exp(-mean)
     j = 0
     while 1.0 - cdf > miss:
         j += 1
         term *= mean / j
         cdf += term
-    return j + 1
+    return j + 2
 
 
 class _Best:
@@ -201,7 +226,7 @@ class _Best:
         self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.total = 0
         self.merges = 0
-        self.every = max(1, int(_MERGE_EVERY * k)) * b
+        self.every = k * b  # no bar can rise before a query holds k rows
 
     def add(self, qi: np.ndarray, rows: np.ndarray, scores: np.ndarray) -> None:
         """Queue candidates (query, row, score); merge once enough have queued."""
@@ -225,7 +250,10 @@ class _Best:
         table[:, :k] = self.keys
         table.ravel()[qi * (k + width) + k + slot] = _keys(scores[order], rows[order])
         self.keys = np.partition(table, width, axis=1)[:, width:]
-        np.maximum(self.bar, _key_scores(self.keys.min(axis=1)), out=self.bar)
+        kth = self.keys.min(axis=1)
+        np.maximum(self.bar, _key_scores(kth), out=self.bar)
+        if kth.min() != _EMPTY:  # every query holds k rows: from now on merge little and often
+            self.every = max(1, int(_MERGE_EVERY * k)) * b
         self.pending, self.total = [], 0
         self.counts[:] = 0
         self.merges += 1
@@ -240,7 +268,7 @@ class _Best:
 
 def _keys(scores: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """int64 keys ordered like (score, -row): the score's bits made order-preserving, then row."""
-    bits = (scores.astype(np.float32) + np.float32(0.0)).view(np.int32)  # -0.0 becomes 0.0
+    bits = (np.asarray(scores, dtype=np.float32) + np.float32(0.0)).view(np.int32)  # -0.0 -> 0.0
     bits = bits ^ ((bits >> 31) & np.int32(0x7FFFFFFF))
     return (bits.astype(np.int64) << 32) | (_ROW_BITS - rows)
 

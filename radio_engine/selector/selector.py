@@ -101,8 +101,8 @@ class Selector:
 
         Steps: (1) per listener, decide: re-rank, top-up with changed rows, or rescore; a
         listener without a pool of its own is rescored while the batch's budget
-        (`rescores_per_batch`) lasts, else it gets the shared first pool and waits for a later
-        batch; (2) top-ups; a pool still thin or overgrown joins the rescore; (3) one batched
+        (`rescores_per_batch`) lasts, else it gets the shared first pool and waits for
+        `refine`, off the event path; (2) top-ups; a pool still thin or overgrown joins the rescore; (3) one batched
         rescore; (4) score every pool with its query and run the rules, batched; (5) commit
         each queue (its version moves only when it changed).
         """
@@ -179,7 +179,7 @@ class Selector:
         first = set(waiting[budget:])
         placeholder = Pool(np.zeros(0, dtype=np.int32), c.instance, c.epoch)
         out = [
-            self._first_pool(updates[i].state) if i in first else pool or placeholder
+            self._first_pool(updates[i].state, updates[i].q) if i in first else pool or placeholder
             for i, pool in enumerate(pools)
         ]
         return out, rescore, topped, first
@@ -237,7 +237,24 @@ class Selector:
                 out.append(Pool(_unique(rows, self._session_candidates(u.state)), *c.version))
         return out
 
-    def _first_pool(self, state: ListenerState) -> Pool:
+    def refine(self, limit: int) -> int:
+        """Rescore up to `limit` listeners waiting on the shared first pool (oldest first) with
+        their latest query: the whole-catalog work new listeners skipped on the event path.
+        Their queues improve at their next event. Returns how many were rescored."""
+        c = self.catalog
+        waiting = [
+            (lid, pool) for lid, pool in self.pools.waiting(limit) if pool.catalog == c.instance
+        ]
+        if not waiting:
+            return 0
+        q = np.stack([pool.query for _, pool in waiting]).astype(np.float32, copy=False)
+        best = top_k_rows(q, c.track_out, self.settings.pool_size, c.active)
+        for (lid, pool), rows in zip(waiting, best, strict=True):
+            session = pool.session if pool.session is not None else rows[:0]
+            self.pools.put(lid, Pool(_unique(rows, session), *c.version))
+        return len(waiting)
+
+    def _first_pool(self, state: ListenerState, q: np.ndarray) -> Pool:
         """The shared first pool: the catalog's most played tracks plus the session's
         candidates (no whole-catalog product)."""
         c = self.catalog
@@ -247,8 +264,9 @@ class Selector:
             k = min(self.settings.pool_size, active.size)
             top = np.argpartition(-c.popularity[active], k - 1)[:k] if k else active[:0]
             cache["popular"] = active[top[np.argsort(-c.popularity[active[top]], kind="stable")]]
-        rows = _unique(cache["popular"], self._session_candidates(state))
-        return Pool(rows, *c.version, first=True)
+        session = self._session_candidates(state)
+        rows = _unique(cache["popular"], session)
+        return Pool(rows, *c.version, first=True, query=np.asarray(q), session=session)
 
     def _sources(self) -> dict[object, np.ndarray]:
         """Candidate lists derived from the catalog (popular rows, a track's SR successors,

@@ -136,8 +136,18 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         """Every worker keeps the whole catalog: read radio.tracks.v1 from the start, no group."""
         await _follow_tracks_topic(app, settings, engine)
 
+    @app.timer(interval=settings.refine_interval_s)
+    async def refine_first_pools() -> None:
+        """New listeners' whole-catalog rescores, between batches rather than inside them."""
+        started = time.perf_counter()
+        refined = engine.selector.refine(settings.refine_per_tick)
+        if refined:
+            metrics.CATALOG_RESCORES.inc(refined)
+            metrics.REFINE_SECONDS.observe(time.perf_counter() - started)
+
     @app.timer(interval=5.0)
     async def gauges() -> None:
+        metrics.FIRST_POOL_LISTENERS.set(engine.selector.pools.waiting_count)
         metrics.LISTENERS_HELD.set(len(table.data))
         metrics.CATALOG_TRACKS.set(len(engine.catalog))
         metrics.CATALOG_AUDIO_TRACKS.set(engine.catalog.audio_count)

@@ -64,12 +64,24 @@ QUEUES_PUBLISHED = Counter(
 )
 CATALOG_RESCORES = Counter(
     "radio_catalog_rescores_total",
-    "Listeners whose candidate pool was rebuilt by a full catalog rescore.",
+    "Listeners whose candidate pool was rebuilt by a full catalog rescore (on or off the "
+    "event path).",
     registry=REGISTRY,
 )
 FIRST_POOLS = Counter(
     "radio_first_pools_total",
-    "Listeners given the shared first pool because the batch's rescore budget was spent.",
+    "Listeners given the shared first pool on the event path (their rescore comes later).",
+    registry=REGISTRY,
+)
+FIRST_POOL_LISTENERS = Gauge(
+    "radio_first_pool_listeners",
+    "Listeners on the shared first pool, waiting for their whole-catalog rescore.",
+    registry=REGISTRY,
+)
+REFINE_SECONDS = Histogram(
+    "radio_refine_seconds",
+    "Seconds of one off-path tick that rescores listeners waiting on the first pool.",
+    buckets=_FAST,
     registry=REGISTRY,
 )
 UNKNOWN_TRACKS = Counter(

@@ -144,7 +144,8 @@ def test_strong_feedback_rescores_the_catalog(tiny_model: ServingModel, feedback
     store: dict[bytes, bytes] = {}
     p = processor(tiny_model)
     out = p.process([msg("u1", "t1", 0)], store.get)
-    assert out.rescored == 1  # a new listener has no pool yet
+    assert out.first_pools == 1 and out.rescored == 0  # a new listener: the shared first pool
+    assert p.selector.refine(10) == 1  # its own pool comes off the event path
     store.update({k: v for k, (_, v) in out.states.items()})
     out = p.process([msg("u1", "t2", 1)], store.get)
     assert out.rescored == 0  # a plain play re-ranks the pool only

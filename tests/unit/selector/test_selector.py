@@ -33,7 +33,14 @@ def catalog(artists: list[str] | None = None, seed: int = 0) -> Catalog:
 
 
 def settings(**kw: object) -> Settings:
-    base = {"queue_length": 5, "pool_size": 30, "exploration": 0.0, "history_length": 50}
+    # most tests rescore new listeners on the event path; the default defers it (refine)
+    base = {
+        "queue_length": 5,
+        "pool_size": 30,
+        "exploration": 0.0,
+        "history_length": 50,
+        "rescores_per_batch": 16,
+    }
     return Settings().with_overrides(**{**base, **kw})
 
 
@@ -103,6 +110,22 @@ def test_a_listener_moved_from_another_worker_gets_a_pool_here() -> None:
     sel = Selector(settings(), other)
     [res] = sel.update([ListenerUpdate("u", state, axis(0))])
     assert res.rescored and sel.pools.get("u").catalog == other.instance  # type: ignore[union-attr]
+
+
+def test_by_default_new_listeners_start_on_the_first_pool_and_refine_rescores_them() -> None:
+    c = catalog()
+    c.popularity[:] = np.arange(N)[::-1]
+    sel = Selector(settings(rescores_per_batch=Settings().rescores_per_batch), c)
+    assert Settings().rescores_per_batch == 0
+    updates = [ListenerUpdate(f"u{i}", listener(), axis(i)) for i in range(3)]
+    results = sel.update(updates)
+    assert [r.first_pool for r in results] == [True] * 3 and not any(r.rescored for r in results)
+    assert sel.pools.waiting_count == 3
+    assert sel.refine(2) == 2  # the two waiting longest, with the queries they last had
+    assert sel.pools.waiting_count == 1 and not sel.pools.get("u0").first  # type: ignore[union-attr]
+    [res] = sel.update([updates[0]])
+    assert not res.rescored and updates[0].state.queue == best_ids(c, axis(0), 5)
+    assert sel.refine(5) == 1 and sel.refine(5) == 0
 
 
 def test_past_the_rescore_budget_new_listeners_share_a_first_pool_then_get_their_own() -> None:
