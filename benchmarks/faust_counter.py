@@ -1,6 +1,7 @@
-"""A bare Faust agent that only counts listen events: the framework's own ceiling, for comparison.
+"""A bare Faust agent that only counts listen events: Faust's per-message stream path, no work.
 
-Run by end_to_end.py as a child process; writes one JSON object to BENCH_OUT when it has counted N events.
+Run by listen_path.py as a child process; writes one JSON object to BENCH_OUT when it has counted
+N events: {"events": N, "first": wall time of the first event counted, "last": of the N-th}.
 Environment: BENCH_BROKER, BENCH_TOPIC, BENCH_N, BENCH_APP, BENCH_OUT (result file).
 """
 
