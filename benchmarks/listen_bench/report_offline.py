@@ -44,16 +44,20 @@ def processor_table(rows: list[dict[str, Any]]) -> None:
         f"Listen processor alone (Engine.load + ListenPipeline.process, no Kafka), real 30Music "
         f"events: the first {rows[0]['warmup_events']:,} warm up, the rest of "
         f"{PROCESSOR_EVENTS:,} measured",
-        ["batch", "events (batches)", "CPU us/event", "wall us/event",
+        ["batch", "events (batches)", "CPU us/event", "+ refine CPU us/event", "wall us/event",
          *(f"{s} us/event" for s in stages), "listeners/batch", "rescores/batch",
-         "first pools/batch"],
+         "first pools/batch", "refined/batch"],
         [[str(p["batch"]), f"{p['events']:,} ({p['batches']})", f"{p['cpu_us_per_event']:.1f}",
-          f"{p['wall_us_per_event']:.1f}",
+          f"{p['refine_cpu_us_per_event']:.1f}", f"{p['wall_us_per_event']:.1f}",
           *(f"{p['stage_us_per_event'][s]:.1f}" for s in stages),
           f"{p['listeners_per_batch']:.1f}", f"{p['rescores_per_batch']:.1f}",
-          f"{p['first_pools_per_batch']:.1f}"] for p in rows],
+          f"{p['first_pools_per_batch']:.1f}", f"{p['refined_per_batch']:.1f}"] for p in rows],
     )  # fmt: skip
-    print("stage columns: wall time from BatchOutcome.seconds; CPU: time.process_time")
+    print(
+        "stage columns: wall time from BatchOutcome.seconds; CPU: time.process_time of "
+        "ListenPipeline.process; refine: one Selector.refine tick after each batch (the "
+        "worker's off-path rescores of new listeners), timed apart"
+    )
     for p in rows:
         counted = ", ".join(f"{k}={v:,}" for k, v in p["outcomes"].items())
         print(

@@ -32,7 +32,9 @@ def summary(r: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         "state_bytes_per_listener": get("state", "mean_bytes"),
         "state_bytes_max": get("state", "max_bytes"),
         "audio_rtf": get("audio", "rtf"),
-        "processor_us_per_event": row_value(r.get("processor"), "batch", 1024, "cpu_us_per_event"),
+        "processor_us_per_event": row_value(
+            r.get("processor"), "batch", 1024, "cpu_with_refine_us_per_event"
+        ),
         "rescore_1m_ms_per_listener": row_value(
             r.get("rescore"), "tracks", 1_000_000, "top_k_ms_per_query"
         ),
