@@ -1,18 +1,19 @@
 """Exact top-k of many queries over a whole catalog, blocked so top-k never sorts everything.
 
-Scores are q . track_out, one sgemm per block of catalog rows for all queries of the batch, laid
-out [rows, queries] (`matrix_block @ q.T`, the fastest order for this shape). Each query keeps a
-bar: a score that k rows already beat. One vectorised comparison per block finds the few scores
-above the bar; only those are merged into the running best k, and each merge raises the bar.
+Scores are q . track_out in float32: one sgemm per block of catalog rows for all queries of the
+batch, laid out [rows, queries] (`matrix_block @ q.T`, the fastest order for this shape) into
+one reused buffer that stays in cache. Each query keeps a bar, a score that k rows already
+beat. One compare per block (against the bar tiled over 64 rows: long inner loops) marks the
+few scores above it, one byte each; a pass over those bytes as 64-bit words finds the words
+with a hit, and only those words and their scores are kept. Every few blocks the hits are
+queued, and merged into each query's best k when enough have queued; a merge raises the bars.
 
-Most of the cost is the product itself, so the rest is kept to a few passes over data that is
-still in cache: a small first guess of the bar from a strided sample of the catalog (so the scan
-starts with a bar that almost no row beats), a compare against the bar written as bytes, and a
-word-level scan of those bytes so the search for hits reads an eighth of them.
+So that almost no row beats the bar from the start, the bar is first guessed from a strided
+sample of the catalog (1 row in 64). A guess is not a proof: a query that ends with fewer than
+k rows above its guess is scored again without one (rare by construction, see `_guess_bar`).
 
-The answer is exact: rows are ranked by (score desc, row asc), the order a stable full sort
-gives, ties included. A guessed bar is checked at the end (the query must have found k rows
-above it) and the few queries whose guess was too high are scored again without one.
+The answer is exact: rows are ranked by (score desc, row asc), the order a stable full sort of
+the same float32 scores gives, ties included.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import math
 
 import numpy as np
 
-#: catalog rows per sgemm: the block's scores [block, B] (1 MiB for B=256) stay in L2
+#: catalog rows per sgemm for a batch of 256: the block's scores [block, B] (1 MiB) stay in L2
 DEFAULT_BLOCK = 1024
+#: with the default block, smaller batches get more rows per sgemm, up to this many scores
+_BLOCK_SCORES = DEFAULT_BLOCK * 256
 #: blocks whose hits are gathered before they are unpacked and queued (fewer small calls)
 _SPAN_BLOCKS = 8
 #: block rows compared per call: the bar tiled this many times makes long, cheap inner loops
@@ -53,8 +56,10 @@ def top_k_rows(
     """Row indices [B, k'] of the k best-scoring active rows for each query, best first.
 
     k' = min(k, active rows). Rows are ranked by score, equal scores in row order (exactly
-    what a stable full sort gives). `prune=False` runs the plain two-stage merge (every block
-    partitioned; ties at the k-th score left to argpartition), kept for the benchmark.
+    what a stable full sort gives). `block` is the catalog rows per product (rounded up to a
+    multiple of 8; left at the default, batches under 256 get more rows: fewer, fuller calls).
+    `prune=False` runs the plain two-stage merge (every block partitioned; ties
+    at the k-th score left to argpartition), kept for the benchmark.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     b, n = queries.shape[0], matrix.shape[0]
@@ -72,6 +77,8 @@ def top_k_rows(
         return _plain(queries, matrix, k, dead, block)
     if matrix.dtype != np.float32:
         matrix = np.asarray(matrix, dtype=np.float32)
+    if block == DEFAULT_BLOCK:
+        block = max(block, _BLOCK_SCORES // b)
     block = max(8, -(-block // 8) * 8)  # a multiple of 8: every block starts on a mask word
     rows, guessed = _scan(queries, matrix, k, dead, block, guess=n >= _GUESS_MIN_ROWS)
     short = rows[:, -1] < 0
@@ -99,14 +106,14 @@ def _scan(
     started from a guessed bar (their answer is exact only when they found k rows)."""
     b, n = queries.shape[0], matrix.shape[0]
     q_t = np.ascontiguousarray(queries.T)
+    scores = np.empty(block * b, dtype=np.float32)  # one block's scores, reused: stays in cache
     best = _Best(b, k)
     guessed = np.zeros(b, dtype=bool)
     if guess:
-        bar = _guess_bar(q_t, matrix, k, dead)
+        bar = _guess_bar(q_t, matrix, k, dead, scores)
         if bar is not None:
             np.maximum(best.bar, bar, out=best.bar)
             guessed = np.isfinite(bar)
-    scores = np.empty(block * b, dtype=np.float32)  # one block's scores, reused: stays in cache
     above = np.zeros(-(-block * b // 8) * 8, dtype=bool)  # score > bar, one byte per score
     buffers = (scores, above, above.view(np.uint64), np.empty(above.size // 8, dtype=bool))
     score_words = scores.reshape(-1, 8)  # the 8 scores under each mask word
@@ -114,48 +121,50 @@ def _scan(
     bar_tiled = np.tile(best.bar, _TILE)
     seen = best.merges
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for sub in range(0, n, block):
-        end = min(sub + block, n)
-        m = end - sub
-        s, s_cmp, above_cmp, words, hit_words = full if m == block else _block_views(buffers, m, b)
-        np.matmul(matrix[sub:end], q_t, out=s)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        m = stop - start
+        s, s_cmp, above_cmp, tiled, words, hit_words = (
+            full if m == block else _block_views(buffers, m, b)
+        )
+        np.matmul(matrix[start:stop], q_t, out=s)
         if dead is not None:
-            lo, hi = np.searchsorted(dead, (sub, end))
+            lo, hi = np.searchsorted(dead, (start, stop))
             if hi > lo:
-                s[dead[lo:hi] - sub] = -np.inf
-        if sub == 0 and not guessed.any() and m > k:
-            # the first block's own k-th score is a bar for everything after it
+                s[dead[lo:hi] - start] = -np.inf
+        if start == 0 and m > k and not guessed.any():
+            # the first block's own k-th score is a bar for every query
             kth = np.partition(s, m - k, axis=0)[m - k]
             np.maximum(best.bar, np.nextafter(kth, np.float32(-np.inf)), out=best.bar)
             seen = -1
         if best.merges != seen:
             bar_tiled, seen = np.tile(best.bar, _TILE), best.merges
-        np.greater(s_cmp, bar_tiled if s_cmp is not s else best.bar, out=above_cmp)
+        np.greater(s_cmp, bar_tiled if tiled else best.bar, out=above_cmp)
         np.not_equal(words, 0, out=hit_words)
-        hit = np.flatnonzero(hit_words)  # the few mask words with a hit, and their scores
+        hit = np.flatnonzero(hit_words)  # the few mask words with a hit: keep them and their scores
         if hit.size:
-            parts.append((hit + sub * b // 8, score_words[hit], words[hit]))
-        if len(parts) >= _SPAN_BLOCKS or (parts and end == n):
+            parts.append((hit + start * b // 8, np.take(score_words, hit, axis=0), words[hit]))
+        if len(parts) >= _SPAN_BLOCKS or (parts and stop == n):
             best.add(*_unpack(parts, b))
             parts = []
     best.merge()
     return best.rows(), guessed
 
 
-def _block_views(buffers: tuple[np.ndarray, ...], m: int, b: int) -> tuple[np.ndarray, ...]:
-    """Views for a block of m rows: its scores [m, B], scores and mask as `_TILE`-row tiles (or
-    [m, B] when m is not a multiple of it), its mask words and the flags for those words."""
+def _block_views(
+    buffers: tuple[np.ndarray, ...], m: int, b: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray, np.ndarray]:
+    """Views for a block of m rows: its scores [m, B]; the scores and the mask to compare them
+    into, as `_TILE`-row tiles when m allows (then `tiled`) or as [m, B]; its mask words and the
+    flags saying which words hold a hit."""
     scores, above, words, hit_words = buffers
     s = scores[: m * b].reshape(m, b)
     mask = above[: m * b]
     nwords = -(-m * b // 8)
     above[m * b : nwords * 8] = False  # a short last block: the rest of its last word
-    if m % _TILE == 0:
-        shape = (m // _TILE, _TILE * b)
-        s_cmp, mask_cmp = s.reshape(shape), mask.reshape(shape)
-    else:
-        s_cmp, mask_cmp = s, mask.reshape(m, b)
-    return s, s_cmp, mask_cmp, words[:nwords], hit_words[:nwords]
+    tiled = m % _TILE == 0
+    shape = (m // _TILE, _TILE * b) if tiled else (m, b)
+    return s, s.reshape(shape), mask.reshape(shape), tiled, words[:nwords], hit_words[:nwords]
 
 
 def _unpack(
@@ -168,31 +177,40 @@ def _unpack(
     """
     where, scores, bits = (np.concatenate(part) for part in zip(*parts, strict=True))
     j = np.flatnonzero(bits.view(bool))
-    row, qi = np.divmod(where[j >> 3] * 8 + (j & 7), b)
-    return qi, row, scores.ravel()[j]
+    row, qi = np.divmod(np.take(where, j >> 3) * 8 + (j & 7), b)
+    return qi, row, np.take(scores, j)
 
 
 def _guess_bar(
-    q_t: np.ndarray, matrix: np.ndarray, k: int, dead: np.ndarray | None
+    q_t: np.ndarray, matrix: np.ndarray, k: int, dead: np.ndarray | None, buffer: np.ndarray
 ) -> np.ndarray | None:
     """A bar per query that k catalog rows very likely beat, from a strided sample of rows.
 
-    Not a proof: a query that ends with fewer than k rows above it is scored again. The sample's
-    scores are cut into groups; the j-th best group maximum is never above the sample's j-th
-    best score, with j chosen so that fewer than k rows beat it with chance `_GUESS_MISS`.
+    Not a proof: a query that ends with fewer than k rows above it is scored again. The sample
+    is cut into groups; the j-th best group maximum is never above the sample's j-th best score,
+    and j is chosen so that fewer than k catalog rows beat that with chance `_GUESS_MISS`. The
+    sample is scored in chunks through `buffer` (a block's worth of scores) to stay in cache.
     """
-    n = matrix.shape[0]
+    n, b = matrix.shape[0], q_t.shape[1]
     sample = matrix[::_SAMPLE_STEP]
     size = sample.shape[0]
     j = _poisson_quantile(k * size / n, _GUESS_MISS)
     groups = min(_SAMPLE_GROUPS, size)
     if 2 * j > groups:
         return None
-    scores = sample @ q_t
-    if dead is not None:
-        scores[dead[dead % _SAMPLE_STEP == 0] // _SAMPLE_STEP] = -np.inf
     per = size // groups
-    tops = scores[: per * groups].reshape(groups, per, -1).max(axis=1)
+    chunk = max(1, buffer.size // (per * b))  # groups scored per product
+    tops = np.empty((groups, b), dtype=np.float32)
+    for g0 in range(0, groups, chunk):
+        g1 = min(g0 + chunk, groups)
+        scores = buffer[: (g1 - g0) * per * b].reshape((g1 - g0) * per, b)
+        np.matmul(sample[g0 * per : g1 * per], q_t, out=scores)
+        if dead is not None:
+            lo, hi = np.searchsorted(dead, (g0 * per * _SAMPLE_STEP, g1 * per * _SAMPLE_STEP))
+            rows = dead[lo:hi]
+            rows = rows[rows % _SAMPLE_STEP == 0] // _SAMPLE_STEP - g0 * per
+            scores[rows] = -np.inf
+        np.max(scores.reshape(g1 - g0, per, b), axis=1, out=tops[g0:g1])
     return np.partition(tops, groups - j, axis=0)[groups - j]
 
 
