@@ -45,7 +45,7 @@ class Settings:
     worker_data_dir: str = _setting("", "Faust data dir (empty: <home>/worker-<port>)")
     batch_max: int = _setting(1024, "most listen events fetched into one micro-batch")
     fetch_max_wait_s: float = _setting(
-        0.05, "longest time the broker holds a fetch with no new data (latency floor), seconds"
+        0.01, "longest time the broker holds a fetch with no new data (latency floor), seconds"
     )
     worker_threads: int = _setting(1, "BLAS and onnxruntime threads of a worker process")
     queue_length: int = _setting(10, "tracks kept ahead in every listener's queue")
@@ -55,9 +55,9 @@ class Settings:
         0, "new listeners rescored on the event path per batch (the rest: shared first pool)"
     )
     refine_per_tick: int = _setting(
-        32, "listeners on the first pool rescored per tick, off the event path"
+        8, "listeners on the first pool rescored per tick, off the event path"
     )
-    refine_interval_s: float = _setting(0.05, "seconds between refine ticks")
+    refine_interval_s: float = _setting(0.02, "seconds between refine ticks (short ticks)")
     history_length: int = _setting(50, "recent tracks remembered per listener (not re-queued)")
     artist_window: int = _setting(3, "at most `artist_max` tracks of one artist in this window")
     artist_max: int = _setting(1, "tracks of one artist allowed inside `artist_window`")
