@@ -55,9 +55,9 @@ class Settings:
         0, "new listeners rescored on the event path per batch (the rest: shared first pool)"
     )
     refine_per_tick: int = _setting(
-        8, "listeners on the first pool rescored per tick, off the event path"
+        32, "listeners on the first pool rescored per tick, off the event path"
     )
-    refine_interval_s: float = _setting(0.02, "seconds between refine ticks (short ticks)")
+    refine_interval_s: float = _setting(0.05, "seconds between refine ticks")
     history_length: int = _setting(50, "recent tracks remembered per listener (not re-queued)")
     artist_window: int = _setting(3, "at most `artist_max` tracks of one artist in this window")
     artist_max: int = _setting(1, "tracks of one artist allowed inside `artist_window`")
