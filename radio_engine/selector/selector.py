@@ -1,11 +1,13 @@
 """Turn listeners' new GRU queries into radio queues: cheap pool re-rank, batched catalog rescore.
 
-Per event only the listener's candidate pool (a few hundred rows) is re-ranked with the new
-query. The whole catalog is rescored, in one batched blocked top-k across every listener that
-needs it, only when a pool is missing (new listener, or built by another worker), thin (too
-few candidates left after the rules) or overgrown, or after strong feedback (skip, like,
-dislike). When the catalog changed since a pool was built (new tracks arrived), the pool takes
-in just the changed rows that beat it (a top-up) instead of a rescore, unless too many changed.
+Per event only the listener's candidate pool (a few hundred rows, cached by this worker:
+pools.py) is re-ranked with the new query. The whole catalog is rescored, in one batched
+blocked top-k across every listener that needs it, only when a pool is thin (too few
+candidates left after the rules) or overgrown, or after strong feedback (skip, like, dislike).
+A listener without a pool here (new, or moved from another worker) starts on the shared first
+pool and gets its own from `refine`, which the worker runs between batches. When the catalog
+changed since a pool was built (new tracks arrived), the pool takes in just the changed rows
+that beat it (a top-up) instead of a rescore, unless too many changed.
 The final score of a candidate is `blend.blend_scores` (GRU + session signals), the function the
 offline evaluation measures; a model without a tuned blend serves the GRU dot product alone.
 """
