@@ -18,13 +18,14 @@ The bulk path of one fetch, in order (the order is the guarantee):
      flow, and they come again (as its own per-message path drops its queued messages);
   3. the handler runs over all of them; it writes state and enqueues its output records with
      the producer before it returns;
-  4. only then are their offsets acked into Faust's own bookkeeping, in bulk; Faust's commit
+  4. only then are their offsets acked into Faust's own bookkeeping, in bulk (a span deleted
+     before the fetch goes to Faust's gap bookkeeping, as its own path does); Faust's commit
      flushes the producer before it commits offsets, so a committed offset never precedes the
      output it caused. A crash before the commit replays the records (at least once).
 
 Tested with faust-streaming 0.15 and aiokafka 0.14 (pinned in pyproject.toml): the subclasses
 below use Faust's consumer bookkeeping (`_acked`, `_acked_index`, `_committed_offset`,
-`_read_offset`) as its own `ack` does.
+`_read_offset`, `_add_gap`) as its own `ack` and drain loop do.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class BulkConsumer(faust_aiokafka.Consumer):
         for topic, parts in hot.items():
             await handlers[topic]([_hot_record(tp, r) for tp, batch in parts for r in batch])
             for tp, batch in parts:
-                self.ack_fetched(tp, batch[0].offset, batch[-1].offset)
+                await self.ack_fetched(tp, batch[0].offset, batch[-1].offset)
         return rest
 
     def _may_process(self, generation: int) -> bool:
@@ -138,21 +139,18 @@ class BulkConsumer(faust_aiokafka.Consumer):
             and self.app.consumer_generation_id == generation
         )
 
-    def ack_fetched(self, tp: TP, first: int, last: int) -> None:
+    async def ack_fetched(self, tp: TP, first: int, last: int) -> None:
         """Ack offsets first..last of a partition in bulk, as `Consumer.ack` does one message.
 
-        When the offset before `first` is neither committed nor acked (records deleted or
-        compacted away before this fetch), the gap from the committed offset is acked too, so
-        the committed offset can move past it.
+        When the offset before `first` is neither committed nor acked (records deleted by
+        retention before this fetch), that span is handed to Faust's own gap bookkeeping, so
+        the committed offset can move past it without listing every missing offset.
         """
         committed = self._committed_offset[tp]
         index = self._acked_index[tp]
-        start = first
-        if committed is not None:
-            if committed < first and first - 1 not in index:
-                start = committed
-            start = max(start, committed)
-        fresh = [o for o in range(start, last + 1) if o not in index]
+        if committed is not None and committed < first and first - 1 not in index:
+            await self._add_gap(tp, committed, first - 1)
+        fresh = [o for o in range(first, last + 1) if o not in index]
         index.update(fresh)
         self._acked[tp].extend(fresh)
         self._n_acked += len(fresh)

@@ -1,0 +1,127 @@
+"""The bulk transport without a broker: which records reach the handler, and what gets acked
+into Faust's own bookkeeping (the commit that follows is tested on the real broker)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, NamedTuple
+
+import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+from radio_engine.worker.transport import BulkConsumer, HotRecord, RadioApp
+
+LISTENS, OTHER = "listens", "other"
+
+
+class Record(NamedTuple):
+    """The fields of an aiokafka ConsumerRecord the transport reads."""
+
+    offset: int
+    key: bytes
+    value: bytes
+    timestamp: int = 1_700_000_000_000
+
+
+def records(first: int, last: int) -> list[Record]:
+    return [Record(o, b"k%d" % o, b"v%d" % o) for o in range(first, last + 1)]
+
+
+@pytest.fixture
+def app() -> RadioApp:
+    return RadioApp("t-transport", broker="radio://127.0.0.1:9")
+
+
+def consumer_of(app: RadioApp) -> BulkConsumer:
+    consumer = app.consumer
+    assert isinstance(consumer, BulkConsumer)  # the radio:// scheme chose this transport
+    return consumer
+
+
+def test_bulk_acks_let_the_commit_move_past_every_fetched_record(app: RadioApp) -> None:
+    c, tp = consumer_of(app), TP(LISTENS, 0)
+
+    async def go() -> None:
+        await c.ack_fetched(tp, 0, 99)
+        await c.ack_fetched(tp, 100, 149)
+        await c.ack_fetched(tp, 100, 149)  # a redelivery is not counted twice
+
+    asyncio.run(go())
+    assert c._n_acked == 150
+    assert c._new_offset(tp) == 150
+
+
+def test_records_deleted_before_a_fetch_do_not_hold_the_commit_back(app: RadioApp) -> None:
+    c, tp = consumer_of(app), TP(LISTENS, 1)
+    c._committed_offset[tp] = 53  # committed before a restart; 53..128 then deleted
+
+    asyncio.run(c.ack_fetched(tp, 129, 129))
+    assert c._new_offset(tp) == 130
+
+
+def test_hot_records_go_to_the_handler_whole_and_the_rest_to_faust(
+    app: RadioApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetched = {
+        TP(LISTENS, 0): records(10, 12),
+        TP(OTHER, 0): records(0, 1),
+        TP(LISTENS, 3): records(5, 5),
+    }
+
+    async def fetch(self: Any, active: Any, timeout: float) -> dict[TP, list[Record]]:
+        return fetched
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
+    seen: list[list[HotRecord]] = []
+
+    @app.bulk_agent(app.topic(LISTENS))
+    async def handle(batch: list[HotRecord]) -> None:
+        seen.append(batch)
+
+    c = consumer_of(app)
+    app.flow_control.resume()
+    rest = asyncio.run(c._getmany(None, 1.0))
+    assert rest == {TP(OTHER, 0): fetched[TP(OTHER, 0)]}
+    [batch] = seen
+    assert [(r.partition, r.offset, r.key) for r in batch] == [
+        (0, 10, b"k10"),
+        (0, 11, b"k11"),
+        (0, 12, b"k12"),
+        (3, 5, b"k5"),
+    ]
+    assert batch[0].timestamp == 1_700_000_000.0  # seconds
+    assert c._new_offset(TP(LISTENS, 0)) == 13 and c._new_offset(TP(LISTENS, 3)) == 6
+    assert c._new_offset(TP(OTHER, 0)) is None  # Faust acks those itself, message by message
+
+
+def test_while_the_flow_is_suspended_hot_records_are_dropped_unacked(
+    app: RadioApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def fetch(self: Any, active: Any, timeout: float) -> dict[TP, list[Record]]:
+        return {TP(LISTENS, 0): records(0, 4)}
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
+    seen: list[list[HotRecord]] = []
+
+    @app.bulk_agent(app.topic(LISTENS))
+    async def handle(batch: list[HotRecord]) -> None:
+        seen.append(batch)
+
+    c = consumer_of(app)
+    assert not app.flow_control.is_active()  # until table recovery is done
+    assert asyncio.run(c._getmany(None, 1.0)) == {}
+    assert seen == [] and c._new_offset(TP(LISTENS, 0)) is None  # Faust seeks back first
+    app.flow_control.resume()
+    asyncio.run(c._getmany(None, 1.0))
+    assert len(seen) == 1 and c._new_offset(TP(LISTENS, 0)) == 5
+
+
+def test_the_fetch_wait_is_the_apps_setting() -> None:
+    app = RadioApp("t-wait", broker="radio://127.0.0.1:9", fetch_max_wait_ms=10)
+    thread = consumer_of(app)._new_consumer_thread()
+
+    async def build() -> Any:  # aiokafka's consumer wants a running loop
+        return thread._create_worker_consumer(app.transport)
+
+    assert asyncio.run(build())._fetch_max_wait_ms == 10
