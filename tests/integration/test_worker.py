@@ -136,6 +136,31 @@ def test_bad_messages_go_to_dead_letters_while_good_ones_flow(worker: WorkerProc
     )
 
 
+def test_producers_a_version_ahead_or_behind_are_served(worker: WorkerProcess) -> None:
+    """schemas/README.md: unknown fields ignored, newest optional fields may be missing,
+    a missing required field refused with its name."""
+    settings = worker.settings
+    base = {"track_id": "t1", "event": "play", "ts": 1_400_000_000}
+    ahead = {**base, "listener_id": "v-ahead", "device": "car", "context": {"mood": "calm"}}
+    behind = {**base, "listener_id": "v-behind"}
+    broken = {"listener_id": "v-broken", "event": "play", "ts": 1_400_000_000}
+    send_raw(
+        settings,
+        settings.topic_listens,
+        [(m["listener_id"].encode(), orjson.dumps(m)) for m in (ahead, behind, broken)],
+    )
+    queues = consume(
+        settings,
+        settings.topic_queues,
+        lambda got: {b"v-ahead", b"v-behind"} <= {r.key for r in got},
+    )
+    served = {r.key for r in queues}
+    assert {b"v-ahead", b"v-behind"} <= served and b"v-broken" not in served
+    [letter] = consume(settings, settings.topic_dead_letters, lambda got: len(got) >= 1)
+    refused = schemas.decode("dead_letter", letter.value)
+    assert refused["reason"] == "schema" and "track_id" in refused["error"]
+
+
 def test_worker_restart_keeps_listener_state(
     kafka_settings: Settings, tmp_path: Path, slice_model: Path, slice_events: list[dict[str, Any]]
 ) -> None:
