@@ -59,6 +59,9 @@ class Settings:
     )
     refine_interval_s: float = _setting(0.05, "seconds between refine ticks")
     history_length: int = _setting(50, "recent tracks remembered per listener (not re-queued)")
+    event_id_window: int = _setting(
+        32, "last event_ids per listener a retry is recognised against (kept in its state)"
+    )
     artist_window: int = _setting(3, "at most `artist_max` tracks of one artist in this window")
     artist_max: int = _setting(1, "tracks of one artist allowed inside `artist_window`")
     exploration: float = _setting(0.05, "share of queue slots given to exploration picks")

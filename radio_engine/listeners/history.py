@@ -1,12 +1,15 @@
 """Fold a batch's applied events into each listener's state: once per listener, not per event.
 
 Per listener: the new hidden state, offsets and counts, the recent tracks and artists (one list
-rebuild for all its events), the current session's length, and the feedback lists: a dislike is
+rebuild for all its events), the current session's length, the hashes of the last event_ids
+applied (a player's retry of one of them is a duplicate), and the feedback lists: a dislike is
 kept for good (at least DISLIKES_KEPT of them), a skip until a like or a complete of the same
 track forgives it.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -20,6 +23,34 @@ DISLIKES_KEPT = 500
 _FEEDBACK_LISTS = frozenset({"dislike", "skip", "like", "complete"})
 
 
+def event_id_hash(event_id: str) -> int:
+    """A stable 64-bit hash of a player's event_id (the same in every process)."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+
+
+def retried(
+    events: ListenEvents, candidates: np.ndarray, slots: np.ndarray, states: list[ListenerState]
+) -> np.ndarray:
+    """Which `candidates` (event indices, in order) repeat an event_id their listener already
+    applied (kept in its state) or that an earlier event of this batch carries: a retry."""
+    out = np.zeros(candidates.size, dtype=bool)
+    seen: dict[int, set[int]] = {}
+    ids = events.event_ids
+    for j, i in enumerate(candidates.tolist()):
+        if not ids[i]:
+            continue
+        slot = int(slots[i])
+        known = seen.get(slot)
+        if known is None:
+            known = seen[slot] = set(states[slot].event_ids.tolist())
+        key = event_id_hash(ids[i])
+        if key in known:
+            out[j] = True
+        else:
+            known.add(key)
+    return out
+
+
 def fold_events(
     events: ListenEvents,
     fresh: np.ndarray,
@@ -28,8 +59,10 @@ def fold_events(
     states: list[ListenerState],
     h: np.ndarray,
     keep: int,
+    id_window: int = 32,
 ) -> None:
-    """Update `states[slot]` with its applied events (`fresh`, in order) and its new h row."""
+    """Update `states[slot]` with its applied events (`fresh`, in order) and its new h row;
+    the last `id_window` event_ids applied are kept as hashes."""
     by_slot = np.argsort(fresh_slots, kind="stable")
     ordered = fresh_slots[by_slot]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]).tolist()
@@ -37,7 +70,12 @@ def fold_events(
     new_session = (np.isnan(gaps) | (gaps > SESSION_GAP_S))[by_slot].tolist()
     picked = fresh[by_slot].tolist()
     slots = ordered[starts].tolist()
-    tracks, artists, kinds = events.track_ids, events.artist_ids, events.kinds
+    tracks, artists, kinds, ids = (
+        events.track_ids,
+        events.artist_ids,
+        events.kinds,
+        events.event_ids,
+    )
     for slot, lo, hi in zip(slots, starts, ends, strict=True):
         state = states[slot]
         mine = picked[lo:hi]
@@ -52,6 +90,10 @@ def fold_events(
         for i in mine:
             if kinds[i] in _FEEDBACK_LISTS:
                 _feedback(state, kinds[i], tracks[i], keep)
+        new_ids = [event_id_hash(ids[i]) for i in mine if ids[i]]
+        if new_ids:
+            kept = np.concatenate([state.event_ids, np.asarray(new_ids, dtype=np.uint64)])
+            state.event_ids = kept[-id_window:] if id_window > 0 else kept[:0]
 
 
 def _session_len(before: int, new_session: list[bool], keep: int) -> int:

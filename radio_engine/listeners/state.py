@@ -2,7 +2,8 @@
 
 The bytes are the Faust table value (with its Kafka changelog), so they hold only what must
 survive a restart and are quick to (de)serialise: a fixed header, the float32 hidden state, the
-list lengths, then every id list as one NUL-joined UTF-8 string (orjson when an id holds a NUL).
+list lengths, the 64-bit hashes of the last event_ids applied (when there are any), then every
+id list as one NUL-joined UTF-8 string (orjson when an id holds a NUL).
 What the selector caches per listener (its candidate pool as catalog rows) is not state: it is
 kept by the worker that serves the listener (`selector.pools`) and rebuilt after a move.
 """
@@ -19,6 +20,8 @@ _MAGIC = 0xA3
 _POOL_MAGIC = 0xA2  # the previous format: also held the pool and recent rows (ignored now)
 _FIRST_MAGIC = 0xA1  # the first format: pool as ids inside the orjson lists
 _ORJSON_LISTS = 0x01  # flag: the id lists are an orjson array (an id contained a NUL)
+_EVENT_IDS = 0x02  # flag: a count and the event-id hashes follow the list lengths
+_ID_COUNT = struct.Struct("<H")
 # magic, flags, hidden, version, last_offset, last_ts, events, session_len
 _HEADER = struct.Struct("<BBHIqdIH")
 _COUNTS = struct.Struct("<HHHHH")  # lengths of recent, recent_artists, disliked, skipped, queue
@@ -34,7 +37,9 @@ class ListenerState:
 
     version: the queue's version, bumped only when the queue changes (never shrinks);
     last_offset: the listens-partition offset last applied (an event at or below it is a
-    duplicate); session_len: how many of the recent tracks belong to the current session.
+    duplicate); session_len: how many of the recent tracks belong to the current session;
+    event_ids: 64-bit hashes of the event_ids last applied, oldest first (a retry of one of
+    them is a duplicate: listeners/history.event_id_hash).
     """
 
     h: np.ndarray
@@ -48,6 +53,7 @@ class ListenerState:
     disliked: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     queue: list[str] = field(default_factory=list)
+    event_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
 
     @classmethod
     def new(cls, h0: np.ndarray) -> ListenerState:
@@ -72,6 +78,11 @@ class ListenerState:
             flags, tail = _ORJSON_LISTS, orjson.dumps(list(lists))
         else:
             tail = text.encode()
+        ids = b""
+        if self.event_ids.size:
+            flags |= _EVENT_IDS
+            hashes = np.asarray(self.event_ids, dtype="<u8")
+            ids = _ID_COUNT.pack(hashes.size) + hashes.tobytes()
         header = _HEADER.pack(
             _MAGIC,
             flags,
@@ -83,7 +94,7 @@ class ListenerState:
             self.session_len,
         )
         h = np.asarray(self.h, dtype="<f4").tobytes()
-        return b"".join((header, h, _COUNTS.pack(*map(len, lists)), tail))
+        return b"".join((header, h, _COUNTS.pack(*map(len, lists)), ids, tail))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ListenerState:
@@ -103,9 +114,18 @@ class ListenerState:
         h = np.frombuffer(raw, dtype="<f4", count=hidden, offset=at).astype(np.float32)
         at += 4 * hidden
         counts = _COUNTS.unpack_from(raw, at)
-        recent, recent_artists, disliked, skipped, queue = _id_lists(
-            raw[at + _COUNTS.size :], counts, flags
-        )
+        at += _COUNTS.size
+        event_ids = np.zeros(0, dtype=np.uint64)
+        if flags & _EVENT_IDS:
+            if len(raw) < at + _ID_COUNT.size:
+                raise ValueError("listener state record is truncated")
+            (n_ids,) = _ID_COUNT.unpack_from(raw, at)
+            at += _ID_COUNT.size
+            if len(raw) < at + 8 * n_ids:
+                raise ValueError("listener state record is truncated")
+            event_ids = np.frombuffer(raw, dtype="<u8", count=n_ids, offset=at).astype(np.uint64)
+            at += 8 * n_ids
+        recent, recent_artists, disliked, skipped, queue = _id_lists(raw[at:], counts, flags)
         return cls(
             h=h,
             version=version,
@@ -118,6 +138,7 @@ class ListenerState:
             disliked=disliked,
             skipped=skipped,
             queue=queue,
+            event_ids=event_ids,
         )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from radio_engine.listeners.events import ListenEvents
-from radio_engine.listeners.history import fold_events
+from radio_engine.listeners.history import fold_events, retried
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.inputs import context_features, step_inputs
 
@@ -56,12 +56,14 @@ def apply_events(
     step_fn: StepFn,
     track_in_for: TrackInFn,
     history_length: int = 50,
+    id_window: int = 32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run the batch through the GRU in order; returns (q [n, query] float32, applied mask [n]).
 
     `states` must hold a state for every listener in the batch; they are updated in place
-    (hidden state, offsets, history: `history.fold_events`). Rows of q for skipped (duplicate)
-    events are zero.
+    (hidden state, offsets, history: `history.fold_events`). An event is skipped (a duplicate,
+    its row of q zero) when its offset was applied before (a redelivery) or when its event_id
+    is one of the listener's last `id_window` applied (a player's retry).
     """
     n = len(events)
     order, slots = listener_slots(events.listener_ids)
@@ -70,6 +72,10 @@ def apply_events(
     offsets = np.asarray(events.offsets, dtype=np.int64)
     applied = offsets > last_offset[slots] if n else np.zeros(0, dtype=bool)
     fresh = np.flatnonzero(applied)
+    if id_window > 0 and any(events.event_ids):
+        retry = retried(events, fresh, slots, batch_states)
+        applied[fresh[retry]] = False
+        fresh = fresh[~retry]
     if fresh.size == 0:
         return np.zeros((n, 0), dtype=np.float32), applied
     gaps = _gaps(np.asarray(events.ts, dtype=np.float64), slots, fresh, batch_states)
@@ -93,7 +99,7 @@ def apply_events(
     q_all = np.zeros((n, q_fresh[0][1].shape[1]), dtype=np.float32)
     for where, q in q_fresh:
         q_all[where] = q
-    fold_events(events, fresh, fresh_slots, gaps, batch_states, h, history_length)
+    fold_events(events, fresh, fresh_slots, gaps, batch_states, h, history_length, id_window)
     return q_all, applied
 
 

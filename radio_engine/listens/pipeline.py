@@ -119,7 +119,12 @@ class ListenPipeline:
             return vectors
 
         q, applied = apply_events(
-            events, states, self.model.step, track_in_for, self.settings.history_length
+            events,
+            states,
+            self.model.step,
+            track_in_for,
+            self.settings.history_length,
+            self.settings.event_id_window,
         )
         clock.lap(out, "gru")
         out.unknown_tracks = unknown

@@ -21,7 +21,7 @@ import pytest
 
 from radio_engine.broker.launcher import free_port, running_broker
 from radio_engine.broker.topics import ensure_topics_sync
-from radio_engine.player.kafka_io import make_consumer
+from radio_engine.player.kafka_io import make_consumer, make_producer
 from radio_engine.player.replay import read_events
 from radio_engine.settings import Settings
 
@@ -191,3 +191,16 @@ def wait_for_metric(worker: WorkerProcess, line: str, timeout: float = 90) -> No
             return
         time.sleep(0.3)
     raise AssertionError(f"metric {line!r} not reached")
+
+
+def send_raw(settings: Settings, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
+    async def go() -> None:
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            for key, value in messages:
+                await producer.send_and_wait(topic, value=value, key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(go())

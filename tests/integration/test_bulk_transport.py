@@ -24,6 +24,7 @@ from radio_engine.settings import Settings
 from tests.integration.conftest import (
     WorkerProcess,
     consume_all,
+    send_raw,
     start_worker,
     wait_for_metric,
     worker_settings,
@@ -163,3 +164,38 @@ def test_a_second_worker_takes_partitions_and_their_state(
         if second is not None:
             second.stop()
     assert_every_event_applied_once(settings, events)
+
+
+def test_a_retried_event_is_applied_once_across_a_restart(
+    kafka_settings: Settings, tmp_path: Path, slice_model: Path
+) -> None:
+    settings = worker_settings(
+        kafka_settings, tmp_path, slice_model, f"retry-{time.time_ns() % 10**6}"
+    )
+    event = {
+        "listener_id": "r1",
+        "track_id": "t1",
+        "event": "play",
+        "ts": 1_400_000_000,
+        "event_id": "player-42",
+    }
+    first = start_worker(settings, tmp_path / "worker1.log")
+    try:
+        send_raw(settings, settings.topic_listens, [(b"r1", orjson.dumps(event))])
+        wait_for_metric(first, 'radio_listen_events_total{event="play",outcome="applied"} 1.0')
+    finally:
+        first.stop()
+    # the player did not hear back and sends the same event again, to a restarted worker
+    fresh = settings.with_overrides(worker_data_dir=str(tmp_path / "fresh"))
+    second = start_worker(fresh, tmp_path / "worker2.log")
+    try:
+        send_raw(settings, settings.topic_listens, [(b"r1", orjson.dumps(event))])
+        deadline = time.monotonic() + 60
+        while applied(second)[1] < 1:  # the retry (and the original, if redelivered)
+            assert time.monotonic() < deadline, f"no duplicate counted: {applied(second)}"
+            time.sleep(0.3)
+        time.sleep(1.0)
+        assert applied(second)[0] == 0.0
+    finally:
+        second.stop()
+    assert last_states(settings)["r1"].events == 1

@@ -15,7 +15,6 @@ import pytest
 
 from radio_engine import schemas
 from radio_engine.audio.files import TrackFile
-from radio_engine.player.kafka_io import make_producer
 from radio_engine.player.produce_audio import produce_tracks
 from radio_engine.player.replay import replay_events
 from radio_engine.settings import Settings
@@ -24,25 +23,13 @@ from tests.integration.conftest import (
     WorkerProcess,
     consume,
     consume_all,
+    send_raw,
     start_worker,
     wait_for_metric,
     worker_settings,
 )
 
 CLIPS = Settings().data_path / "game-music" / "clips"
-
-
-def send_raw(settings: Settings, topic: str, messages: list[tuple[bytes | None, bytes]]) -> None:
-    async def go() -> None:
-        producer = make_producer(settings)
-        await producer.start()
-        try:
-            for key, value in messages:
-                await producer.send_and_wait(topic, value=value, key=key)
-        finally:
-            await producer.stop()
-
-    asyncio.run(go())
 
 
 @pytest.fixture

@@ -58,6 +58,18 @@ def test_a_full_state_round_trips_and_its_size_is_known() -> None:
     assert len(raw) < 2048  # the changelog budget per listener
 
 
+def test_event_id_hashes_round_trip_and_cost_eight_bytes_each() -> None:
+    state = realistic_state()
+    without = len(state.to_bytes())
+    state.event_ids = np.array([2**64 - 1, 0, 12345], dtype=np.uint64)
+    raw = state.to_bytes()
+    assert len(raw) == without + 2 + 3 * 8
+    back = ListenerState.from_bytes(raw)
+    assert back.event_ids.tolist() == [2**64 - 1, 0, 12345] and back.recent == state.recent
+    with pytest.raises(ValueError, match="truncated"):
+        ListenerState.from_bytes(raw[: 30 + 512 + 10 + 2 + 8])
+
+
 def test_a_new_listener_is_small_and_owns_its_h() -> None:
     h0 = np.linspace(-1, 1, 128, dtype=np.float32)
     state = ListenerState.new(h0)

@@ -56,9 +56,11 @@ def apply(
     step: StepFn,
     track_in_for: TrackInFn,
     history_length: int = 50,
+    id_window: int = 32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """apply_events over a list of events (as the columns the pipeline builds)."""
-    return apply_events(ListenEvents.of(events), states, step, track_in_for, history_length)
+    columns = ListenEvents.of(events)
+    return apply_events(columns, states, step, track_in_for, history_length, id_window)
 
 
 def test_order_steps_puts_each_listeners_kth_event_in_step_k() -> None:
@@ -113,6 +115,37 @@ def test_duplicate_offsets_are_not_applied_twice() -> None:
     before = states["u"].to_bytes()
     _, applied = apply(again, states, gru, track_vectors)
     assert not applied.any() and states["u"].to_bytes() == before
+
+
+def test_a_retried_event_id_is_applied_once_within_the_window() -> None:
+    gru = NumpyGRU(2)
+    states = fresh("uv")
+    first = ListenEvent("u", "t1", "play", 1e9, event_id="e1", offset=0)
+    retry_now = ListenEvent("u", "t1", "play", 1e9, event_id="e1", offset=1)
+    other = ListenEvent("v", "t2", "play", 1e9, event_id="e1", offset=2)  # ids are per listener
+    _, applied = apply([first, retry_now, other], states, gru, track_vectors, id_window=2)
+    assert applied.tolist() == [True, False, True]
+    assert states["u"].events == 1 and states["u"].last_offset == 0
+    retry_later = ListenEvent("u", "t1", "play", 1e9, event_id="e1", offset=3)
+    _, applied = apply([retry_later], states, gru, track_vectors, id_window=2)
+    assert not applied.any() and states["u"].events == 1
+    # two more ids push e1 out of a window of 2: the same id is then a new event
+    more = [
+        ListenEvent("u", f"t{i}", "play", 1e9 + i, event_id=f"e{i}", offset=3 + i) for i in (2, 3)
+    ]
+    apply(more, states, gru, track_vectors, id_window=2)
+    assert states["u"].event_ids.size == 2
+    _, applied = apply(
+        [ListenEvent("u", "t1", "play", 1e9 + 9, event_id="e1", offset=9)],
+        states,
+        gru,
+        track_vectors,
+        id_window=2,
+    )
+    assert applied.all() and states["u"].events == 4
+    # events without an id are never taken for retries
+    _, applied = apply([event("u", 1, 10), event("u", 1, 11)], states, gru, track_vectors)
+    assert applied.all()
 
 
 def test_step_inputs_carry_feedback_dwell_and_the_gap_since_the_last_event() -> None:

@@ -98,6 +98,22 @@ def test_a_redelivered_batch_changes_nothing(tiny_model: ServingModel) -> None:
     assert state.events == 2 and state.version == 1
 
 
+def test_a_retried_event_is_counted_as_a_duplicate_and_changes_nothing(
+    tiny_model: ServingModel,
+) -> None:
+    store: dict[bytes, bytes] = {}
+    p = processor(tiny_model)
+    body = {"listener_id": "u1", "track_id": "t1", "event": "play", "ts": 1.4e9, "event_id": "x"}
+    sent = InMessage(b"u1", orjson.dumps(body), 0, 5, 1_700_000_000.0)
+    out = p.process([sent], store.get)
+    store.update({k: v for k, (_, v) in out.states.items()})
+    before = store[b"u1"]
+    retry = sent._replace(offset=6)  # the player sent it again: a new record, the same id
+    out = p.process([retry], store.get)
+    assert out.counts[("play", "duplicate")] == 1 and not out.states and not out.queues
+    assert store[b"u1"] == before and ListenerState.from_bytes(before).events == 1
+
+
 def test_bad_messages_become_dead_letters_and_the_rest_flows(tiny_model: ServingModel) -> None:
     bad_json = InMessage(b"u9", b"{", 0, 7, 0.0)
     wrong_key = InMessage(
