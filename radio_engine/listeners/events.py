@@ -69,21 +69,6 @@ class ListenEvents:
             out.append(e)
         return out
 
-    def row(self, i: int) -> ListenEvent:
-        """Event i as one object."""
-        return ListenEvent(
-            self.listener_ids[i],
-            self.track_ids[i],
-            self.kinds[i],
-            self.ts[i],
-            self.artist_ids[i],
-            self.dwell[i],
-            self.event_ids[i],
-            self.partitions[i],
-            self.offsets[i],
-            self.kafka_ts[i],
-        )
-
     def feedback(self) -> np.ndarray:
         """Feedback indices (model.inputs.FEEDBACK_TYPES order) [n] int64."""
         return np.fromiter(map(FEEDBACK_INDEX.__getitem__, self.kinds), np.int64, len(self))
