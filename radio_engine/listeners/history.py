@@ -10,6 +10,7 @@ track forgives it.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,10 +31,12 @@ def event_id_hash(event_id: str) -> int:
 
 def retried(
     events: ListenEvents, candidates: np.ndarray, slots: np.ndarray, states: list[ListenerState]
-) -> np.ndarray:
+) -> tuple[np.ndarray, dict[int, int]]:
     """Which `candidates` (event indices, in order) repeat an event_id their listener already
-    applied (kept in its state) or that an earlier event of this batch carries: a retry."""
+    applied (kept in its state) or that an earlier event of this batch carries: a retry. Also
+    returns each candidate's event_id hash by event index (for `fold_events`)."""
     out = np.zeros(candidates.size, dtype=bool)
+    hashes: dict[int, int] = {}
     seen: dict[int, set[int]] = {}
     ids = events.event_ids
     for j, i in enumerate(candidates.tolist()):
@@ -43,39 +46,50 @@ def retried(
         known = seen.get(slot)
         if known is None:
             known = seen[slot] = set(states[slot].event_ids.tolist())
-        key = event_id_hash(ids[i])
+        key = hashes[i] = event_id_hash(ids[i])
         if key in known:
             out[j] = True
         else:
             known.add(key)
-    return out
+    return out, hashes
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A batch's applied events as the fold needs them: event indices in arrival order, each
+    one's listener slot, the grouping by listener (step.group_by_listener), the gaps, and the
+    event_id hashes `retried` computed (by event index)."""
+
+    applied: np.ndarray
+    slots: np.ndarray
+    groups: tuple[np.ndarray, np.ndarray]
+    gaps: np.ndarray
+    id_hashes: dict[int, int]
 
 
 def fold_events(
     events: ListenEvents,
-    fresh: np.ndarray,
-    fresh_slots: np.ndarray,
-    gaps: np.ndarray,
+    fold: Fold,
     states: list[ListenerState],
     h: np.ndarray,
     keep: int,
     id_window: int = 32,
 ) -> None:
-    """Update `states[slot]` with its applied events (`fresh`, in order) and its new h row;
-    the last `id_window` event_ids applied are kept as hashes."""
-    by_slot = np.argsort(fresh_slots, kind="stable")
-    ordered = fresh_slots[by_slot]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]).tolist()
+    """Update `states[slot]` with its applied events (in order) and its new h row; the last
+    `id_window` event_ids applied are kept as hashes."""
+    by_slot, group_starts = fold.groups
+    starts = group_starts.tolist()
     ends = [*starts[1:], int(by_slot.size)]
-    new_session = (np.isnan(gaps) | (gaps > SESSION_GAP_S))[by_slot].tolist()
-    picked = fresh[by_slot].tolist()
-    slots = ordered[starts].tolist()
+    new_session = (np.isnan(fold.gaps) | (fold.gaps > SESSION_GAP_S))[by_slot].tolist()
+    picked = fold.applied[by_slot].tolist()
+    slots = fold.slots[by_slot][group_starts].tolist()
     tracks, artists, kinds, ids = (
         events.track_ids,
         events.artist_ids,
         events.kinds,
         events.event_ids,
     )
+    hashes = fold.id_hashes
     for slot, lo, hi in zip(slots, starts, ends, strict=True):
         state = states[slot]
         mine = picked[lo:hi]
@@ -90,10 +104,14 @@ def fold_events(
         for i in mine:
             if kinds[i] in _FEEDBACK_LISTS:
                 _feedback(state, kinds[i], tracks[i], keep)
-        new_ids = [event_id_hash(ids[i]) for i in mine if ids[i]]
+        if id_window <= 0:
+            if any(ids[i] for i in mine):  # no window: nothing is kept
+                state.event_ids = state.event_ids[:0]
+            continue
+        new_ids = [hashes[i] for i in mine if i in hashes]
         if new_ids:
             kept = np.concatenate([state.event_ids, np.asarray(new_ids, dtype=np.uint64)])
-            state.event_ids = kept[-id_window:] if id_window > 0 else kept[:0]
+            state.event_ids = kept[-id_window:]
 
 
 def _session_len(before: int, new_session: list[bool], keep: int) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from radio_engine.listeners.events import ListenEvents
-from radio_engine.listeners.history import fold_events, retried
+from radio_engine.listeners.history import Fold, fold_events, retried
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.inputs import context_features, step_inputs
 
@@ -25,8 +25,7 @@ TrackInFn = Callable[[list[str], list[str]], np.ndarray]
 
 def order_steps(listener_ids: Sequence[str]) -> list[np.ndarray]:
     """Indices of the batch grouped by step: step k holds every listener's k-th event."""
-    slots = listener_slots(listener_ids)[1]
-    return _steps(np.arange(len(listener_ids)), slots)
+    return _steps(group_by_listener(listener_slots(listener_ids)[1]))
 
 
 def listener_slots(listener_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -36,18 +35,26 @@ def listener_slots(listener_ids: Sequence[str]) -> tuple[list[str], np.ndarray]:
     return list(slot), np.asarray(of, dtype=np.int64)
 
 
-def _steps(events: np.ndarray, slots: np.ndarray) -> list[np.ndarray]:
-    """`events` (in order) grouped by step, given each one's listener slot."""
-    if events.size == 0:
-        return []
+def group_by_listener(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of `slots` sorted by slot (each listener's in arrival order), and where each
+    listener's run starts in that order: the one grouping the steps, the gaps and the history
+    fold share."""
     by_slot = np.argsort(slots, kind="stable")
     ordered = slots[by_slot]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    rank = np.empty(events.size, dtype=np.int64)
-    rank[by_slot] = np.arange(events.size) - np.repeat(starts, np.diff(np.r_[starts, events.size]))
+    return by_slot, starts
+
+
+def _steps(groups: tuple[np.ndarray, np.ndarray]) -> list[np.ndarray]:
+    """Positions grouped by step (step k: every listener's k-th), each in arrival order."""
+    by_slot, starts = groups
+    n = by_slot.size
+    if n == 0:
+        return []
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_slot] = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
     by_step = np.argsort(rank, kind="stable")
-    bounds = np.cumsum(np.bincount(rank))[:-1]
-    return [events[s] for s in np.split(by_step, bounds)]
+    return np.split(by_step, np.cumsum(np.bincount(rank))[:-1])
 
 
 def apply_events(
@@ -72,26 +79,29 @@ def apply_events(
     offsets = np.asarray(events.offsets, dtype=np.int64)
     applied = offsets > last_offset[slots] if n else np.zeros(0, dtype=bool)
     fresh = np.flatnonzero(applied)
+    id_hashes: dict[int, int] = {}
     if id_window > 0 and any(events.event_ids):
-        retry = retried(events, fresh, slots, batch_states)
+        retry, id_hashes = retried(events, fresh, slots, batch_states)
         applied[fresh[retry]] = False
         fresh = fresh[~retry]
     if fresh.size == 0:
         return np.zeros((n, 0), dtype=np.float32), applied
-    gaps = _gaps(np.asarray(events.ts, dtype=np.float64), slots, fresh, batch_states)
+    fresh_slots = slots[fresh]
+    groups = group_by_listener(fresh_slots)
+    gaps = _gaps(np.asarray(events.ts, dtype=np.float64)[fresh], fresh_slots, groups, batch_states)
     context = context_features(
         events.feedback()[fresh],
         np.asarray(events.dwell, dtype=np.float64)[fresh],
         gaps,
         np.asarray(events.ts, dtype=np.float64)[fresh],
     )
-    tracks = [events.track_ids[i] for i in fresh.tolist()]
-    artists = [events.artist_ids[i] for i in fresh.tolist()]
+    picked = fresh.tolist()
+    tracks = [events.track_ids[i] for i in picked]
+    artists = [events.artist_ids[i] for i in picked]
     x = step_inputs(track_in_for(tracks, artists), context)
     h = np.stack([s.h for s in batch_states]).astype(np.float32, copy=False)
-    fresh_slots = slots[fresh]
     q_fresh: list[tuple[np.ndarray, np.ndarray]] = []
-    for at in _steps(np.arange(fresh.size), fresh_slots):
+    for at in _steps(groups):
         rows = fresh_slots[at]
         h_next, q = step_fn(x[at], h[rows])
         h[rows] = h_next
@@ -99,19 +109,24 @@ def apply_events(
     q_all = np.zeros((n, q_fresh[0][1].shape[1]), dtype=np.float32)
     for where, q in q_fresh:
         q_all[where] = q
-    fold_events(events, fresh, fresh_slots, gaps, batch_states, h, history_length, id_window)
+    fold = Fold(fresh, fresh_slots, groups, gaps, id_hashes)
+    fold_events(events, fold, batch_states, h, history_length, id_window)
     return q_all, applied
 
 
 def _gaps(
-    ts: np.ndarray, slots: np.ndarray, fresh: np.ndarray, states: list[ListenerState]
+    ts: np.ndarray,
+    slots: np.ndarray,
+    groups: tuple[np.ndarray, np.ndarray],
+    states: list[ListenerState],
 ) -> np.ndarray:
-    """Seconds since each fresh event's previous one of the same listener (NaN: first ever)."""
-    fresh_ts, fresh_slots = ts[fresh], slots[fresh]
+    """Seconds since each event's previous one of the same listener (NaN: first ever); `ts`,
+    `slots` and `groups` describe the applied events only."""
     before = np.array([s.last_ts if s.events else np.nan for s in states], dtype=np.float64)
-    previous = before[fresh_slots]
-    by_slot = np.argsort(fresh_slots, kind="stable")
-    same = fresh_slots[by_slot][1:] == fresh_slots[by_slot][:-1]
-    follow = by_slot[1:][same]
-    previous[follow] = fresh_ts[by_slot[:-1][same]]
-    return fresh_ts - previous
+    previous = before[slots]
+    by_slot, starts = groups
+    follows = np.ones(by_slot.size, dtype=bool)
+    follows[starts] = False  # each listener's first event keeps its state's last_ts
+    at = np.flatnonzero(follows)
+    previous[by_slot[at]] = ts[by_slot[at - 1]]
+    return ts - previous
