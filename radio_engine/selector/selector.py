@@ -227,16 +227,23 @@ class Selector:
         return rows
 
     def _rescore(self, updates: list[ListenerUpdate]) -> list[Pool]:
-        """New pools from the whole catalog, one blocked top-k for a chunk of listeners."""
+        """New pools from the whole catalog for these listeners (plus their session's
+        candidates)."""
+        sessions = [self._session_candidates(u.state) for u in updates]
+        return self._catalog_pools([u.q for u in updates], sessions)
+
+    def _catalog_pools(self, queries: list[np.ndarray], sessions: list[np.ndarray]) -> list[Pool]:
+        """Pools of each query's catalog top `pool_size` plus its extra rows, one blocked top-k
+        for a chunk of listeners at a time."""
         c = self.catalog
-        q = np.asarray(np.stack([u.q for u in updates]), dtype=np.float32)
+        q = np.asarray(np.stack(queries), dtype=np.float32)
         out: list[Pool] = []
-        for start in range(0, len(updates), RESCORE_CHUNK):
+        for start in range(0, len(queries), RESCORE_CHUNK):
             best = top_k_rows(
                 q[start : start + RESCORE_CHUNK], c.track_out, self.settings.pool_size, c.active
             )
-            for u, rows in zip(updates[start : start + RESCORE_CHUNK], best, strict=True):
-                out.append(Pool(_unique(rows, self._session_candidates(u.state)), *c.version))
+            for rows, extra in zip(best, sessions[start : start + RESCORE_CHUNK], strict=True):
+                out.append(Pool(_unique(rows, extra), *c.version))
         return out
 
     def refine(self, limit: int) -> int:
@@ -249,11 +256,13 @@ class Selector:
         ]
         if not waiting:
             return 0
-        q = np.stack([pool.query for _, pool in waiting]).astype(np.float32, copy=False)
-        best = top_k_rows(q, c.track_out, self.settings.pool_size, c.active)
-        for (lid, pool), rows in zip(waiting, best, strict=True):
-            session = pool.session if pool.session is not None else rows[:0]
-            self.pools.put(lid, Pool(_unique(rows, session), *c.version))
+        none = np.zeros(0, dtype=np.int64)
+        pools = self._catalog_pools(
+            [pool.query for _, pool in waiting],
+            [pool.session if pool.session is not None else none for _, pool in waiting],
+        )
+        for (lid, _), pool in zip(waiting, pools, strict=True):
+            self.pools.put(lid, pool)
         return len(waiting)
 
     def _first_pool(self, state: ListenerState, q: np.ndarray) -> Pool:
