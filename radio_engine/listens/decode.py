@@ -36,7 +36,7 @@ class RawRecord(Protocol):
 
 
 class InMessage(NamedTuple):
-    """A consumed Kafka record (tests, benchmarks and callers without a broker)."""
+    """A consumed Kafka record as the listen path takes it (the worker's transport makes them)."""
 
     key: bytes | None
     value: bytes | None

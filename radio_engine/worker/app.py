@@ -30,10 +30,11 @@ from aiokafka import AIOKafkaConsumer
 from radio_engine import schemas
 from radio_engine.dead_letters import dead_letter
 from radio_engine.engine import Engine
+from radio_engine.listens.decode import InMessage
 from radio_engine.listens.pipeline import BatchOutcome
 from radio_engine.settings import Settings
 from radio_engine.worker import metrics
-from radio_engine.worker.transport import SCHEME, BatchProducer, HotRecord, RadioApp
+from radio_engine.worker.transport import SCHEME, BatchProducer, RadioApp
 from radio_engine.worker.web import register_pages
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
     )
 
     @app.bulk_agent(listens)
-    async def process_listens(records: list[HotRecord]) -> None:
+    async def process_listens(records: list[InMessage]) -> None:
         """A fetched batch of listen records -> listener state + queues (module docstring)."""
         try:
             outcome = engine.listens.process(records, table.data.get)

@@ -34,11 +34,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+
+from radio_engine.listens.decode import InMessage
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +48,7 @@ log = logging.getLogger(__name__)
 SCHEME = "radio"
 
 
-class HotRecord(NamedTuple):
-    """One record of the hot topic, as the batch handler gets it."""
-
-    key: bytes | None
-    value: bytes | None
-    partition: int
-    offset: int
-    timestamp: float  # Kafka record timestamp, seconds
-
-
-BatchHandler = Callable[[list[HotRecord]], Awaitable[None]]
+BatchHandler = Callable[[list[InMessage]], Awaitable[None]]
 
 
 class RadioApp(faust.App):
@@ -199,7 +191,7 @@ class Transport(faust_aiokafka.Transport):
     Producer = BatchProducer
 
 
-def _hot_record(tp: TP, record: Any) -> HotRecord:
-    """An aiokafka ConsumerRecord as a HotRecord (timestamp in seconds)."""
+def _hot_record(tp: TP, record: Any) -> InMessage:
+    """An aiokafka ConsumerRecord as the record the handlers take (timestamp in seconds)."""
     ts = record.timestamp / 1000.0 if record.timestamp and record.timestamp > 0 else time.time()
-    return HotRecord(record.key, record.value, tp.partition, record.offset, ts)
+    return InMessage(record.key, record.value, tp.partition, record.offset, ts)

@@ -10,7 +10,8 @@ import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from radio_engine.worker.transport import BulkConsumer, HotRecord, RadioApp
+from radio_engine.listens.decode import InMessage
+from radio_engine.worker.transport import BulkConsumer, RadioApp
 
 LISTENS, OTHER = "listens", "other"
 
@@ -60,6 +61,24 @@ def test_records_deleted_before_a_fetch_do_not_hold_the_commit_back(app: RadioAp
     assert c._new_offset(tp) == 130
 
 
+def fetching(
+    app: RadioApp, monkeypatch: pytest.MonkeyPatch, fetched: dict[TP, list[Record]]
+) -> list[list[InMessage]]:
+    """Every fetch returns `fetched`; a bulk agent on LISTENS records what it is handed."""
+
+    async def fetch(self: Any, active: Any, timeout: float) -> dict[TP, list[Record]]:
+        return fetched
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
+    seen: list[list[InMessage]] = []
+
+    @app.bulk_agent(app.topic(LISTENS))
+    async def handle(batch: list[InMessage]) -> None:
+        seen.append(batch)
+
+    return seen
+
+
 def test_hot_records_go_to_the_handler_whole_and_the_rest_to_faust(
     app: RadioApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -68,17 +87,7 @@ def test_hot_records_go_to_the_handler_whole_and_the_rest_to_faust(
         TP(OTHER, 0): records(0, 1),
         TP(LISTENS, 3): records(5, 5),
     }
-
-    async def fetch(self: Any, active: Any, timeout: float) -> dict[TP, list[Record]]:
-        return fetched
-
-    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
-    seen: list[list[HotRecord]] = []
-
-    @app.bulk_agent(app.topic(LISTENS))
-    async def handle(batch: list[HotRecord]) -> None:
-        seen.append(batch)
-
+    seen = fetching(app, monkeypatch, fetched)
     c = consumer_of(app)
     app.flow_control.resume()
     rest = asyncio.run(c._getmany(None, 1.0))
@@ -98,16 +107,7 @@ def test_hot_records_go_to_the_handler_whole_and_the_rest_to_faust(
 def test_while_the_flow_is_suspended_hot_records_are_dropped_unacked(
     app: RadioApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def fetch(self: Any, active: Any, timeout: float) -> dict[TP, list[Record]]:
-        return {TP(LISTENS, 0): records(0, 4)}
-
-    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
-    seen: list[list[HotRecord]] = []
-
-    @app.bulk_agent(app.topic(LISTENS))
-    async def handle(batch: list[HotRecord]) -> None:
-        seen.append(batch)
-
+    seen = fetching(app, monkeypatch, {TP(LISTENS, 0): records(0, 4)})
     c = consumer_of(app)
     assert not app.flow_control.is_active()  # until table recovery is done
     assert asyncio.run(c._getmany(None, 1.0)) == {}
