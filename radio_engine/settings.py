@@ -42,6 +42,12 @@ class Settings:
     topic_dead_letters: str = _setting("radio.dead-letters.v1", "bad input with the reason")
     app_id: str = _setting("radio-engine", "Faust app id (consumer group, table changelogs)")
     worker_port: int = _setting(6066, "worker HTTP port: /metrics, /health, /queues/<id>")
+    worker_bind: str = _setting(
+        "127.0.0.1", "address the worker's HTTP server listens on (0.0.0.0 in a container)"
+    )
+    worker_host: str = _setting(
+        "127.0.0.1", "host name other workers reach this one at (its /queues/<id> redirects)"
+    )
     worker_data_dir: str = _setting("", "Faust data dir (empty: <home>/worker-<port>)")
     batch_max: int = _setting(1024, "most listen events fetched into one micro-batch")
     fetch_max_wait_s: float = _setting(
@@ -65,6 +71,22 @@ class Settings:
     artist_window: int = _setting(3, "at most `artist_max` tracks of one artist in this window")
     artist_max: int = _setting(1, "tracks of one artist allowed inside `artist_window`")
     exploration: float = _setting(0.05, "share of queue slots given to exploration picks")
+    skip_artist_s: float = _setting(
+        3600.0, "event-time seconds a skip keeps its artist after every other artist"
+    )
+    skips_to_drop_artist: int = _setting(
+        2, "skips of one artist within `skip_artist_s` that take the artist out of the queue"
+    )
+    dislike_artist_s: float = _setting(
+        30 * 86400.0, "event-time seconds a dislike keeps its artist out of the queue"
+    )
+    like_artist_s: float = _setting(30 * 86400.0, "event-time seconds a like raises its artist")
+    like_artist_boost: float = _setting(
+        0.5, "score added to tracks of an artist the listener liked"
+    )
+    like_similar_boost: float = _setting(
+        0.5, "score added per unit of cosine similarity to the track the listener last liked"
+    )
     seed: int = _setting(7, "seed for exploration and anything else random at serve time")
     audio_max_chunk_bytes: int = _setting(768 * 1024, "largest audio chunk accepted (bytes)")
     audio_max_track_seconds: float = _setting(1200.0, "longest track audio accepted (seconds)")

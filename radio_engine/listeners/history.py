@@ -1,10 +1,11 @@
 """Fold a batch's applied events into each listener's state: once per listener, not per event.
 
 Per listener: the new hidden state, offsets and counts, the recent tracks and artists (one list
-rebuild for all its events), the current session's length, the hashes of the last event_ids
-applied (a player's retry of one of them is a duplicate), and the feedback lists: a dislike is
-kept for good (at least DISLIKES_KEPT of them), a skip until a like or a complete of the same
-track forgives it.
+rebuild for all its events) with their feedback, the current session's length, the hashes of
+the last event_ids applied (a player's retry of one of them is a duplicate), and the feedback
+lists: a dislike is kept for good (at least DISLIKES_KEPT of them), a skip until a like or a
+complete of the same track forgives it; what an event says about its artist goes to the
+artist marks (listeners/feedback.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from radio_engine.listeners.events import ListenEvents
+from radio_engine.listeners.feedback import mark_artist
 from radio_engine.listeners.state import ListenerState
-from radio_engine.model.inputs import SESSION_GAP_S
+from radio_engine.model.inputs import FEEDBACK_INDEX, SESSION_GAP_S
 
 #: dislikes remembered per listener (at least; history_length when larger): a dislike is for good
 DISLIKES_KEPT = 500
@@ -101,9 +103,12 @@ def fold_events(
         state.session_len = _session_len(state.session_len, new_session[lo:hi], keep)
         state.recent = (state.recent + [tracks[i] for i in mine])[-keep:]
         state.recent_artists = (state.recent_artists + [artists[i] for i in mine])[-keep:]
+        new_kinds = bytes(FEEDBACK_INDEX[kinds[i]] for i in mine)
+        state.recent_kinds = (state.recent_kinds + new_kinds)[-len(state.recent) :]
         for i in mine:
             if kinds[i] in _FEEDBACK_LISTS:
                 _feedback(state, kinds[i], tracks[i], keep)
+                mark_artist(state, kinds[i], artists[i], events.ts[i])
         if id_window <= 0:
             if any(ids[i] for i in mine):  # no window: nothing is kept
                 state.event_ids = state.event_ids[:0]

@@ -2,8 +2,9 @@
 
 The bytes are the Faust table value (with its Kafka changelog), so they hold only what must
 survive a restart and are quick to (de)serialise: a fixed header, the float32 hidden state, the
-list lengths, the 64-bit hashes of the last event_ids applied (when there are any), then every
-id list as one NUL-joined UTF-8 string (orjson when an id holds a NUL).
+list lengths, the 64-bit hashes of the last event_ids applied (when there are any), the feedback
+of each recent event and the artist marks (listeners/feedback.py), then every id list as one
+NUL-joined UTF-8 string (orjson when an id holds a NUL).
 What the selector caches per listener (its candidate pool as catalog rows) is not state: it is
 kept by the worker that serves the listener (`selector.pools`) and rebuilt after a move.
 """
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-_MAGIC = 0xA3
+_MAGIC = 0xA4
+_IDS_MAGIC = 0xA3  # the previous format: no feedback kinds, no artist marks (read as plays)
 _POOL_MAGIC = 0xA2  # the previous format: also held the pool and recent rows (ignored now)
 _FIRST_MAGIC = 0xA1  # the first format: pool as ids inside the orjson lists
 _ORJSON_LISTS = 0x01  # flag: the id lists are an orjson array (an id contained a NUL)
@@ -24,7 +26,9 @@ _EVENT_IDS = 0x02  # flag: a count and the event-id hashes follow the list lengt
 _ID_COUNT = struct.Struct("<H")
 # magic, flags, hidden, version, last_offset, last_ts, events, session_len
 _HEADER = struct.Struct("<BBHIqdIH")
-_COUNTS = struct.Struct("<HHHHH")  # lengths of recent, recent_artists, disliked, skipped, queue
+# lengths of recent, recent_artists, disliked, skipped, queue, and the artist marks
+_COUNTS = struct.Struct("<HHHHHH")
+_IDS_COUNTS = struct.Struct("<HHHHH")  # the 0xA3 format's: no marks
 # the previous formats' headers (read only)
 _POOL_HEADER = struct.Struct("<BBHIqdIIIHI")
 _FIRST_HEADER = struct.Struct("<BHIqdIII")
@@ -39,7 +43,10 @@ class ListenerState:
     last_offset: the listens-partition offset last applied (an event at or below it is a
     duplicate); session_len: how many of the recent tracks belong to the current session;
     event_ids: 64-bit hashes of the event_ids last applied, oldest first (a retry of one of
-    them is a duplicate: listeners/history.event_id_hash).
+    them is a duplicate: listeners/history.event_id_hash); recent_kinds: the feedback of each
+    recent event (model.inputs.FEEDBACK_INDEX, one byte per `recent` entry; missing leading
+    bytes read as plays); artist_marks: (artist_id, feedback index, event time) of the skips,
+    dislikes and likes that still steer the radio (listeners/feedback.py), oldest first.
     """
 
     h: np.ndarray
@@ -54,6 +61,8 @@ class ListenerState:
     skipped: list[str] = field(default_factory=list)
     queue: list[str] = field(default_factory=list)
     event_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    recent_kinds: bytes = b""
+    artist_marks: list[tuple[str, int, float]] = field(default_factory=list)
 
     @classmethod
     def new(cls, h0: np.ndarray) -> ListenerState:
@@ -70,7 +79,15 @@ class ListenerState:
 
     def to_bytes(self) -> bytes:
         """Compact binary form for the table and its changelog."""
-        lists = (self.recent, self.recent_artists, self.disliked, self.skipped, self.queue)
+        marks = self.artist_marks
+        lists = (
+            self.recent,
+            self.recent_artists,
+            self.disliked,
+            self.skipped,
+            self.queue,
+            [m[0] for m in marks],
+        )
         flat = [s for items in lists for s in items]
         text = _SEP.join(flat)
         flags = 0
@@ -94,7 +111,16 @@ class ListenerState:
             self.session_len,
         )
         h = np.asarray(self.h, dtype="<f4").tobytes()
-        return b"".join((header, h, _COUNTS.pack(*map(len, lists)), ids, tail))
+        kinds = self.recent_kinds[-len(self.recent) :] if self.recent else b""
+        kinds = bytes(len(self.recent) - len(kinds)) + kinds  # FEEDBACK_INDEX["play"] == 0
+        feedback = b"".join(
+            (
+                kinds,
+                bytes(m[1] for m in marks),
+                np.asarray([m[2] for m in marks], dtype="<f8").tobytes(),
+            )
+        )
+        return b"".join((header, h, _COUNTS.pack(*map(len, lists)), ids, feedback, tail))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ListenerState:
@@ -103,18 +129,19 @@ class ListenerState:
             return _from_first_format(raw)
         if len(raw) >= _POOL_HEADER.size and raw[0] == _POOL_MAGIC:
             return _from_pool_format(raw)
-        if len(raw) < _HEADER.size or raw[0] != _MAGIC:
+        if len(raw) < _HEADER.size or raw[0] not in (_MAGIC, _IDS_MAGIC):
             raise ValueError("not a listener state record")
+        counts_format = _COUNTS if raw[0] == _MAGIC else _IDS_COUNTS
         _, flags, hidden, version, last_offset, last_ts, events, session_len = _HEADER.unpack_from(
             raw
         )
         at = _HEADER.size
-        if len(raw) < at + 4 * hidden + _COUNTS.size:
+        if len(raw) < at + 4 * hidden + counts_format.size:
             raise ValueError("listener state record is truncated")
         h = np.frombuffer(raw, dtype="<f4", count=hidden, offset=at).astype(np.float32)
         at += 4 * hidden
-        counts = _COUNTS.unpack_from(raw, at)
-        at += _COUNTS.size
+        counts = counts_format.unpack_from(raw, at)
+        at += counts_format.size
         event_ids = np.zeros(0, dtype=np.uint64)
         if flags & _EVENT_IDS:
             if len(raw) < at + _ID_COUNT.size:
@@ -125,7 +152,20 @@ class ListenerState:
                 raise ValueError("listener state record is truncated")
             event_ids = np.frombuffer(raw, dtype="<u8", count=n_ids, offset=at).astype(np.uint64)
             at += 8 * n_ids
-        recent, recent_artists, disliked, skipped, queue = _id_lists(raw[at:], counts, flags)
+        kinds, marks = b"", []
+        if counts_format is _COUNTS:
+            n_recent, n_marks = counts[0], counts[5]
+            end = at + n_recent + 9 * n_marks
+            if len(raw) < end:
+                raise ValueError("listener state record is truncated")
+            kinds = raw[at : at + n_recent]
+            mark_kinds = raw[at + n_recent : at + n_recent + n_marks]
+            mark_ts = np.frombuffer(raw, dtype="<f8", count=n_marks, offset=at + n_recent + n_marks)
+            at = end
+        lists = _id_lists(raw[at:], counts, flags)
+        recent, recent_artists, disliked, skipped, queue = lists[:5]
+        if counts_format is _COUNTS:
+            marks = list(zip(lists[5], mark_kinds, mark_ts.tolist(), strict=True))
         return cls(
             h=h,
             version=version,
@@ -139,6 +179,8 @@ class ListenerState:
             skipped=skipped,
             queue=queue,
             event_ids=event_ids,
+            recent_kinds=bytes(kinds),
+            artist_marks=marks,
         )
 
 
@@ -167,12 +209,12 @@ def _from_pool_format(raw: bytes) -> ListenerState:
     fields = _POOL_HEADER.unpack_from(raw)
     _, flags, hidden, version, last_offset, last_ts, events, _, _, session_len, pool_n = fields
     at = _POOL_HEADER.size
-    if len(raw) < at + 4 * hidden + 4 * pool_n + _COUNTS.size:
+    if len(raw) < at + 4 * hidden + 4 * pool_n + _IDS_COUNTS.size:
         raise ValueError("listener state record is truncated")
     h = np.frombuffer(raw, dtype="<f4", count=hidden, offset=at).astype(np.float32)
     at += 4 * hidden + 4 * pool_n
-    counts = _COUNTS.unpack_from(raw, at)
-    at += _COUNTS.size + 4 * counts[0]  # the recent rows
+    counts = _IDS_COUNTS.unpack_from(raw, at)
+    at += _IDS_COUNTS.size + 4 * counts[0]  # the recent rows
     lists = _id_lists(raw[at:], counts, flags)
     return ListenerState(h, version, last_offset, last_ts, events, session_len, *lists)
 

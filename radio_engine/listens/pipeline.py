@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import orjson
 
 from radio_engine import schemas
 from radio_engine.catalog import Catalog
@@ -34,6 +36,8 @@ from radio_engine.settings import Settings
 log = logging.getLogger(__name__)
 
 LoadState = Callable[[bytes], bytes | None]
+#: the last queue message of this many listeners is kept to show on /queues/<id> with its reasons
+QUEUES_SHOWN = 10_000
 
 
 @dataclass
@@ -70,6 +74,19 @@ class ListenPipeline:
         self.model = model
         self.catalog = catalog
         self.selector = selector
+        self._shown: OrderedDict[str, bytes] = OrderedDict()
+
+    def last_queue(self, listener_id: str) -> dict[str, Any] | None:
+        """The last queue message this worker published for a listener (with each track's
+        reasons), if it is among the QUEUES_SHOWN most recent ones."""
+        message = self._shown.get(listener_id)
+        return None if message is None else orjson.loads(message)
+
+    def _show(self, listener_id: str, message: bytes) -> None:
+        self._shown[listener_id] = message
+        self._shown.move_to_end(listener_id)
+        if len(self._shown) > QUEUES_SHOWN:
+            self._shown.popitem(last=False)
 
     def process(self, records: Sequence[RawRecord], load_state: LoadState) -> BatchOutcome:
         """Process one batch; never raises for bad input (it becomes a dead letter)."""
@@ -145,16 +162,18 @@ class ListenPipeline:
             if result.changed:
                 message = self._queue_message(result, state, events, last)
                 out.queues.append(QueueOut(key, message, partition))
+                self._show(result.listener_id, message)
         clock.lap(out, "encode")
 
     def _queue_message(
         self, result: QueueResult, state: ListenerState, events: ListenEvents, last: int
     ) -> bytes:
         tracks = self.catalog.describe(state.queue)
-        for entry in tracks:
+        for entry, why in zip(tracks, result.why, strict=False):
             entry["score"] = round(float(result.scores.get(entry["track_id"], 0.0)), 5)
             if entry["track_id"] in result.explored:
                 entry["explore"] = True
+            entry["why"] = why
         after = {
             "track_id": events.track_ids[last],
             "event": events.kinds[last],

@@ -106,3 +106,35 @@ def blend_scores(
     if gru_scores is not None and w.gru:
         out += np.float32(w.gru) * np.asarray(gru_scores, dtype=np.float32)
     return out
+
+
+#: the parts of the blended score a queue message shows, in order (the selector adds "feedback")
+SCORE_PARTS: tuple[str, ...] = ("gru", "rules", "artist", "session", "popularity")
+
+
+def blend_parts(
+    gru_scores: np.ndarray | None,
+    rule_scores: np.ndarray,
+    same_last_artist: np.ndarray,
+    in_session_artist: np.ndarray,
+    in_session_track: np.ndarray,
+    popularity: np.ndarray,
+    weights: BlendWeights,
+) -> dict[str, np.ndarray]:
+    """`blend_scores` split into its parts (SCORE_PARTS), float32, summing to it: what a queue
+    message shows as the reasons for a track. Meant for a queue's few rows, not a whole pool."""
+    w = weights
+    f32 = np.float32
+
+    def on(signal: np.ndarray) -> np.ndarray:
+        return np.asarray(signal, dtype=bool).astype(np.float32)
+
+    gru = np.zeros(np.shape(rule_scores), dtype=f32) if gru_scores is None else gru_scores
+    return {
+        "gru": f32(w.gru) * np.asarray(gru, dtype=f32),
+        "rules": f32(w.rules) * np.log1p(np.asarray(rule_scores, dtype=f32)),
+        "artist": f32(w.last_artist) * on(same_last_artist)
+        + f32(w.session_artist) * on(in_session_artist),
+        "session": f32(w.in_session) * on(in_session_track),
+        "popularity": f32(w.popularity) * np.log1p(np.asarray(popularity, dtype=f32)),
+    }

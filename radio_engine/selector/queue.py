@@ -16,11 +16,13 @@ import numpy as np
 from radio_engine.listeners.state import ListenerState
 from radio_engine.selector.rules import (
     DEFAULT_RULES,
+    KEPT,
     NONE,
     Drafts,
     Rule,
     RuleContext,
     apply_rules,
+    demotion,
     member,
 )
 
@@ -49,8 +51,8 @@ def build_queue(
 
 def usable(pools: np.ndarray, ctx: RuleContext) -> np.ndarray:
     """Per listener, the candidates of its pool (unique rows, -1 padding) that the exclusion
-    rules leave in front; a pool is thin when this runs low."""
-    gone = member(pools, ctx.recent) | member(pools, ctx.disliked) | member(pools, ctx.skipped)
+    rules and feedback leave in front; a pool is thin when this runs low."""
+    gone = member(pools, ctx.recent) | member(pools, ctx.disliked) | (demotion(pools, ctx) > KEPT)
     return np.count_nonzero((pools != NONE) & ~gone, axis=1)
 
 

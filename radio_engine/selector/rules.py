@@ -37,15 +37,19 @@ def _empty_table() -> np.ndarray:
 class RuleContext:
     """What the rules know about each listener of the batch, as catalog rows and artist codes.
 
-    recent / disliked / skipped: row tables [B, *] (-1 padding); lead_artists [B, W-1]: artist
-    codes of the last plays (oldest first, -1 none), which share a window with the first queue
-    slots; artist_of: artist code of every catalog row; rng_seeds: one per listener, so a
-    replayed batch draws the same exploration.
+    recent / disliked / skipped: row tables [B, *] (-1 padding); pushed_artists /
+    blocked_artists: artist code tables [B, *] of the artists feedback put after the others or
+    out of the queue (listeners/feedback.py); lead_artists [B, W-1]: artist codes of the last
+    plays (oldest first, -1 none), which share a window with the first queue slots; artist_of:
+    artist code of every catalog row; rng_seeds: one per listener, so a replayed batch draws
+    the same exploration.
     """
 
     recent: np.ndarray = field(default_factory=_empty_table)
     disliked: np.ndarray = field(default_factory=_empty_table)
     skipped: np.ndarray = field(default_factory=_empty_table)
+    pushed_artists: np.ndarray = field(default_factory=_empty_table)
+    blocked_artists: np.ndarray = field(default_factory=_empty_table)
     lead_artists: np.ndarray = field(default_factory=_empty_table)
     artist_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     queue_length: int = 10
@@ -145,14 +149,43 @@ def exclude_disliked(drafts: Drafts, ctx: RuleContext) -> Drafts:
     return _with(drafts, compact(drafts.ranked, ~member(drafts.ranked, ctx.disliked)))
 
 
-def push_down_skipped(drafts: Drafts, ctx: RuleContext) -> Drafts:
-    """Skipped tracks may come back, but only after every other candidate."""
-    skipped = member(drafts.ranked, ctx.skipped)
-    if not skipped.any():
+#: demotion levels of `demote_by_feedback`, best first
+KEPT, PUSHED_ARTIST, SKIPPED_TRACK, BLOCKED_ARTIST = range(4)
+
+
+def demotion(ranked: np.ndarray, ctx: RuleContext) -> np.ndarray:
+    """Each candidate's demotion level [B, P]: KEPT, or why feedback moves it back (a skipped
+    artist, a skipped track, an artist out of the queue); the worst reason wins."""
+    level = np.zeros(ranked.shape, dtype=np.int8)
+    if ranked.size == 0:
+        return level
+    if ctx.pushed_artists.size or ctx.blocked_artists.size:
+        codes = np.where(ranked >= 0, ctx.artist_of[np.maximum(ranked, 0)], NONE)
+        level[member(codes, ctx.pushed_artists)] = PUSHED_ARTIST
+    if ctx.skipped.size:
+        level[member(ranked, ctx.skipped)] = SKIPPED_TRACK
+    if ctx.blocked_artists.size:
+        level[member(codes, ctx.blocked_artists)] = BLOCKED_ARTIST
+    return level
+
+
+def demote_by_feedback(drafts: Drafts, ctx: RuleContext) -> Drafts:
+    """Candidates that feedback demotes go after every other one, worst last: a recently
+    skipped artist's tracks, then skipped tracks, then artists out of the queue (they fill a
+    queue only when nothing else is left)."""
+    level = demotion(drafts.ranked, ctx)
+    if not level.any():
         return drafts
-    key = np.where(drafts.ranked < 0, 2, skipped.astype(np.int8))
+    key = np.where(drafts.ranked < 0, BLOCKED_ARTIST + 1, level)
     order = np.argsort(key, axis=1, kind="stable")
     return _with(drafts, np.take_along_axis(drafts.ranked, order, axis=1))
+
+
+def kept_count(ranked: np.ndarray, ctx: RuleContext) -> list[int]:
+    """Per listener, the free candidates feedback does not demote (after `demote_by_feedback`
+    they are a prefix of the ranked list): the later rules pick from them first."""
+    live = ranked >= 0
+    return np.count_nonzero(live & (demotion(ranked, ctx) == KEPT), axis=1).tolist()
 
 
 def fits(artists: Sequence[int], slot: int, artist: int, window: int, most: int) -> bool:
@@ -195,6 +228,7 @@ def separate_artists(drafts: Drafts, ctx: RuleContext) -> Drafts:
     head_arts = np.where(head >= 0, ctx.artist_of[np.maximum(head, 0)], NONE).tolist()
     head_rows = head.tolist()
     n_free = np.count_nonzero(ranked >= 0, axis=1).tolist()
+    n_kept = kept_count(ranked, ctx)
     look = max(ctx.artist_window - 1, 0)
     leads = ctx.lead_artists[:, ctx.lead_artists.shape[1] - look :].tolist() if look else None
     who: list[int] = []
@@ -202,7 +236,8 @@ def separate_artists(drafts: Drafts, ctx: RuleContext) -> Drafts:
     queues = list(drafts.queues)
     for b, queue in enumerate(drafts.queues):
         need = ctx.queue_length - len(queue)
-        free = n_free[b]
+        # feedback beats spacing: demoted candidates come in only when the others run out
+        free = n_kept[b] if n_kept[b] >= need else n_free[b]
         if need <= 0 or free == 0:
             continue
         seq = list(leads[b]) if leads else []
@@ -278,7 +313,7 @@ def explore(drafts: Drafts, ctx: RuleContext) -> Drafts:
         return drafts
     where = uniform(seeds, length, stream=2)
     lucky = np.flatnonzero(hit.any(axis=1))
-    n_free = np.count_nonzero(drafts.ranked[lucky] >= 0, axis=1).tolist()
+    n_free = kept_count(drafts.ranked[lucky], ctx)  # never explore what feedback demoted
     queues, explored = list(drafts.queues), list(drafts.explored)
     who: list[int] = []
     spots: list[int] = []
@@ -334,7 +369,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     exclude_queued,
     exclude_recent,
     exclude_disliked,
-    push_down_skipped,
+    demote_by_feedback,
     separate_artists,
     explore,
 )

@@ -9,7 +9,10 @@ pool and gets its own from `refine`, which the worker runs between batches. When
 changed since a pool was built (new tracks arrived), the pool takes in just the changed rows
 that beat it (a top-up) instead of a rescore, unless too many changed.
 The final score of a candidate is `blend.blend_scores` (GRU + session signals), the function the
-offline evaluation measures; a model without a tuned blend serves the GRU dot product alone.
+offline evaluation measures, plus what likes add (listeners/feedback.py); a model without a tuned
+blend serves the GRU dot product alone (plus likes). The session signals follow the tracks the
+listener accepted, never a skip or a dislike. Every queued track carries why it is there: the
+parts of its score and the rule that placed it.
 """
 
 from __future__ import annotations
@@ -21,17 +24,27 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from radio_engine.catalog import Catalog
+from radio_engine.listeners.feedback import (
+    ArtistFeedback,
+    FeedbackRules,
+    accepted_recent,
+    artist_feedback,
+    last_accepted,
+    last_liked,
+)
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.runtime import ServingModel
 from radio_engine.model.transitions import load_transitions
-from radio_engine.selector.blend import GRU_ONLY, blend_scores, served_weights
+from radio_engine.selector.blend import GRU_ONLY, blend_parts, blend_scores, served_weights
 from radio_engine.selector.pools import Pool, PoolCache
 from radio_engine.selector.queue import build_queue, commit_queue, exploration_seed, rank, usable
 from radio_engine.selector.rules import (
     DEFAULT_RULES,
+    KEPT,
     NONE,
     Rule,
     RuleContext,
+    demotion,
     member,
     table,
 )
@@ -69,6 +82,15 @@ class QueueResult:
     topped_up: bool = False
     first_pool: bool = False
     queue: list[str] = field(default_factory=list)
+    why: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass
+class _Scored:
+    """Served scores of a batch's pools [B, P] and the signals they came from (for `why`)."""
+
+    scores: np.ndarray
+    signals: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class Selector:
@@ -85,6 +107,7 @@ class Selector:
         self.catalog = catalog
         self.rules = tuple(rules)
         self.pools = PoolCache(settings.pool_cache_listeners)
+        self.feedback = FeedbackRules.from_settings(settings)
         self.transitions = None
         self._sources_version: tuple[int, int] = (0, 0)
         self._sources_cache: dict[object, np.ndarray] = {}
@@ -111,8 +134,9 @@ class Selector:
         if not updates:
             return []
         cfg = self.settings
+        feedback = [artist_feedback(u.state, self.feedback) for u in updates]
         recent_rows = [self.catalog.rows(u.state.recent) for u in updates]
-        ctx = self._context(updates, recent_rows)
+        ctx = self._context(updates, recent_rows, feedback)
         pools, rescore, topped, first = self._plan(updates)
         pool_rows = self._pools(pools)
         thin = usable(pool_rows, ctx) < 2 * cfg.queue_length
@@ -122,27 +146,31 @@ class Selector:
                 rescore.append(i)
                 again.add(i)
         if rescore:
-            fresh = self._rescore([updates[i] for i in rescore])
+            fresh = self._rescore([updates[i] for i in rescore], [feedback[i] for i in rescore])
             for i, pool in zip(rescore, fresh, strict=True):
                 pools[i] = pool
             pool_rows = self._pools(pools)
         for u, pool in zip(updates, pools, strict=True):
             self.pools.put(u.listener_id, pool)
         states, queries = [u.state for u in updates], [u.q for u in updates]
-        scores = self._scores(states, queries, pool_rows, recent_rows)
-        ranked, _ = rank(pool_rows, scores)
+        scored = self._scores(states, queries, pool_rows, feedback)
+        ranked, _ = rank(pool_rows, scored.scores)
         # seeded by the events applied, not the queue version: a repeated update draws the
         # same exploration, so it cannot make a new version by itself
         seeds = tuple(exploration_seed(cfg.seed, u.listener_id, u.state.events) for u in updates)
-        drafts = build_queue(ranked, replace(ctx, rng_seeds=seeds), self.rules)
+        ctx = replace(ctx, rng_seeds=seeds)
+        drafts = build_queue(ranked, ctx, self.rules)
         queue_rows = table(drafts.queues, cfg.queue_length)
-        queue_scores = scores_of(queue_rows, pool_rows, scores)
+        at = positions_in(queue_rows, pool_rows)
+        queue_scores = gather(scored.scores, at, -np.inf)
+        why = self._why(queue_rows, at, queue_scores, scored, drafts.explored, ctx)
         return [
             self._commit(
                 u,
                 drafts.queues[i],
                 drafts.explored[i],
                 queue_scores[i],
+                why[i],
                 rescored=i in again,
                 topped_up=i in topped and i not in again,
                 first_pool=i in first and i not in again,
@@ -192,6 +220,7 @@ class Selector:
         queue_rows: tuple[int, ...],
         explored: frozenset[int],
         scores: np.ndarray,
+        why: list[dict[str, object]],
         **how: bool,
     ) -> QueueResult:
         """One listener's new queue into its state, and what happened."""
@@ -203,6 +232,7 @@ class Selector:
             scores=dict(zip(queue, scores[: len(queue)].tolist(), strict=True)),
             explored={ids[r] for r in explored},
             queue=queue,
+            why=why[: len(queue)],
             **how,
         )
 
@@ -226,10 +256,12 @@ class Selector:
         rows[~live] = NONE
         return rows
 
-    def _rescore(self, updates: list[ListenerUpdate]) -> list[Pool]:
+    def _rescore(self, updates: list[ListenerUpdate], feedback: list[ArtistFeedback]) -> list[Pool]:
         """New pools from the whole catalog for these listeners (plus their session's
         candidates)."""
-        sessions = [self._session_candidates(u.state) for u in updates]
+        sessions = [
+            self._session_candidates(u.state, f) for u, f in zip(updates, feedback, strict=True)
+        ]
         return self._catalog_pools([u.q for u in updates], sessions)
 
     def _catalog_pools(self, queries: list[np.ndarray], sessions: list[np.ndarray]) -> list[Pool]:
@@ -275,7 +307,7 @@ class Selector:
             k = min(self.settings.pool_size, active.size)
             top = np.argpartition(-c.popularity[active], k - 1)[:k] if k else active[:0]
             cache["popular"] = active[top[np.argsort(-c.popularity[active[top]], kind="stable")]]
-        session = self._session_candidates(state)
+        session = self._session_candidates(state, artist_feedback(state, self.feedback))
         rows = _unique(cache["popular"], session)
         return Pool(rows, *c.version, first=True, query=np.asarray(q), session=session)
 
@@ -303,11 +335,13 @@ class Selector:
                 rows = np.concatenate([rows, enter]).astype(np.int32)
         return Pool(rows, *c.version)
 
-    def _session_candidates(self, state: ListenerState) -> np.ndarray:
-        """Rows the session signals favour: SR successors of the last track, its artist's hits."""
+    def _session_candidates(self, state: ListenerState, feedback: ArtistFeedback) -> np.ndarray:
+        """Rows the session signals and likes favour: SR successors of the last accepted track,
+        the hits of its artist and of the liked artists, the tracks nearest the last liked one."""
         c, cache = self.catalog, self._sources()
         out: list[np.ndarray] = []
-        last = c.index.get(state.recent[-1]) if state.recent else None
+        track, artist = last_accepted(state)
+        last = c.index.get(track) if track else None
         t = self.transitions
         if t is not None and last is not None and last < t.shape[0]:
             top = cache.get(("sr", last))
@@ -316,19 +350,47 @@ class Selector:
                 top = t.indices[lo:hi][np.argsort(-t.data[lo:hi], kind="stable")]
                 top = cache["sr", last] = top[c.active[top]][:RULE_SUCCESSORS].astype(np.int64)
             out.append(top)
-        artist = state.recent_artists[-1] if state.recent_artists else ""
-        if artist and artist in c.artist_rows:
-            hits = cache.get(("artist", artist))
-            if hits is None:
-                rows = np.asarray(c.artist_rows[artist], dtype=np.int64)
-                rows = rows[c.active[rows]]
-                hits = rows[np.argsort(-c.popularity[rows], kind="stable")[:ARTIST_NEIGHBOURS]]
-                cache["artist", artist] = hits
-            out.append(hits)
+        for name in (artist, *sorted(feedback.liked - {artist})):
+            if name and name in c.artist_rows:
+                hits = cache.get(("artist", name))
+                if hits is None:
+                    rows = np.asarray(c.artist_rows[name], dtype=np.int64)
+                    rows = rows[c.active[rows]]
+                    hits = rows[np.argsort(-c.popularity[rows], kind="stable")[:ARTIST_NEIGHBOURS]]
+                    cache["artist", name] = hits
+                out.append(hits)
+        liked = c.index.get(last_liked(state))
+        if liked is not None:
+            near = cache.get(("near", liked))
+            if near is None:
+                sim = self._similarity(np.arange(c.size)[None], np.array([liked]))[0]
+                sim[~c.active[: sim.size]] = -np.inf
+                k = min(ARTIST_NEIGHBOURS, sim.size)
+                near = cache["near", liked] = np.argsort(-sim, kind="stable")[:k].astype(np.int64)
+            out.append(near)
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
+    def _similarity(self, rows: np.ndarray, to: np.ndarray) -> np.ndarray:
+        """Cosine similarity [B, P] of each listener's candidate rows to one track row each
+        (its last liked track), over the catalog's output vectors (-1 padding: 0)."""
+        c, cache = self.catalog, self._sources()
+        norms = cache.get("norms")
+        if norms is None:
+            norms = cache["norms"] = np.linalg.norm(c.track_out, axis=1).astype(np.float32)
+        safe = np.where(rows >= 0, rows, 0)
+        sim = np.matmul(c.track_out[safe], c.track_out[to][:, :, None])[:, :, 0]
+        denom = norms[safe] * norms[to][:, None]
+        sim = np.divide(sim, denom, out=np.zeros_like(sim), where=denom > 0)
+        sim[rows < 0] = 0.0
+        return sim
+
     # -- rule inputs and scores ---------------------------------------------------------------
-    def _context(self, updates: list[ListenerUpdate], recent_rows: list[np.ndarray]) -> RuleContext:
+    def _context(
+        self,
+        updates: list[ListenerUpdate],
+        recent_rows: list[np.ndarray],
+        feedback: list[ArtistFeedback],
+    ) -> RuleContext:
         """The batch's rule inputs as catalog row tables and artist codes."""
         c, cfg = self.catalog, self.settings
         look = max(cfg.artist_window - 1, 0)
@@ -342,6 +404,8 @@ class Selector:
             recent=table(recent_rows),
             disliked=_id_table([u.state.disliked for u in updates], c.rows),
             skipped=_id_table(skipped, c.rows),
+            pushed_artists=_id_table([sorted(f.pushed) for f in feedback], c.codes),
+            blocked_artists=_id_table([sorted(f.blocked) for f in feedback], c.codes),
             lead_artists=_id_table(
                 [u.state.recent_artists[-look:] if look else [] for u in updates],
                 c.codes,
@@ -357,54 +421,123 @@ class Selector:
 
     def score(self, state: ListenerState, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The served score of catalog rows for one listener (see `_scores`)."""
-        recent = [self.catalog.rows(state.recent)]
-        return self._scores([state], [q], np.asarray(rows, dtype=np.int64)[None], recent)[0]
+        feedback = [artist_feedback(state, self.feedback)]
+        rows = np.asarray(rows, dtype=np.int64)[None]
+        return self._scores([state], [q], rows, feedback).scores[0]
 
     def _scores(
         self,
         states: list[ListenerState],
         queries: list[np.ndarray],
         rows: np.ndarray,
-        recent_rows: list[np.ndarray],
-    ) -> np.ndarray:
+        feedback: list[ArtistFeedback],
+    ) -> _Scored:
         """Served scores [B, P] of row tables (-inf at padding): blend_scores over the GRU dot
-        product and the session signals (the dot product alone when the model carries no
-        tuned blend)."""
+        product and the session signals of the accepted tracks (the dot product alone when the
+        model carries no tuned blend), plus what likes add."""
         c = self.catalog
         if rows.size == 0 or c.size == 0:
-            return np.full(rows.shape, -np.inf, dtype=np.float32)
+            return _Scored(np.full(rows.shape, -np.inf, dtype=np.float32))
         valid = rows >= 0
         safe = np.where(valid, rows, 0)
         q = np.asarray(np.stack(queries), dtype=np.float32)
         gru = np.matmul(c.track_out[safe], q[:, :, None])[:, :, 0]
         w = self.weights
+        signals: dict[str, np.ndarray] = {"gru_scores": gru}
         if w == GRU_ONLY:
-            scores = gru
+            scores = gru.copy()
         else:
             codes = np.where(valid, c.artist_codes[safe], NONE)
-            last = c.codes([s.recent_artists[-1] if s.recent_artists else "" for s in states])
-            session = [_session_rows(s, r) for s, r in zip(states, recent_rows, strict=True)]
-            scores = blend_scores(
-                gru,
-                self._rule_scores(states, rows),
-                (codes == last[:, None]) & (last[:, None] >= 0),
-                member(codes, _id_table([s.session_artists() for s in states], c.codes)),
-                member(rows, table(session)),
-                c.popularity[safe],
-                w,
+            lasts = [last_accepted(s) for s in states]
+            last = c.codes([artist for _, artist in lasts])
+            session = [accepted_recent(s, session_only=True) for s in states]
+            signals.update(
+                rule_scores=self._rule_scores([track for track, _ in lasts], rows),
+                same_last_artist=(codes == last[:, None]) & (last[:, None] >= 0),
+                in_session_artist=member(codes, _id_table([a for _, a in session], c.codes)),
+                in_session_track=member(rows, _id_table([t for t, _ in session], c.rows)),
+                popularity=c.popularity[safe],
             )
+            scores = blend_scores(weights=w, **signals)
+        bonus = self._like_bonus(states, rows, feedback)
+        if bonus is not None:
+            scores += bonus
+            signals["feedback"] = bonus
         scores[~valid] = -np.inf
-        return scores
+        return _Scored(scores, signals)
 
-    def _rule_scores(self, states: list[ListenerState], rows: np.ndarray) -> np.ndarray:
-        """SR weight from each listener's last track to each candidate row [B, P] (0: none)."""
+    def _like_bonus(
+        self, states: list[ListenerState], rows: np.ndarray, feedback: list[ArtistFeedback]
+    ) -> np.ndarray | None:
+        """What likes add to each candidate [B, P]: a boost for the liked artists' tracks and one
+        per unit of cosine similarity to the last liked track; None when no listener liked."""
+        c, rules = self.catalog, self.feedback
+        liked = np.asarray([c.index.get(last_liked(s), -1) for s in states], dtype=np.int64)
+        if not any(f.liked for f in feedback) and not (liked >= 0).any():
+            return None
+        codes = np.where(rows >= 0, c.artist_codes[np.maximum(rows, 0)], NONE)
+        liked_artists = _id_table([sorted(f.liked) for f in feedback], c.codes)
+        bonus = np.float32(rules.like_artist_boost) * member(codes, liked_artists)
+        bonus = bonus.astype(np.float32)
+        who = np.flatnonzero(liked >= 0)
+        if who.size and rules.like_similar_boost:
+            sim = self._similarity(rows[who], liked[who])
+            bonus[who] += np.float32(rules.like_similar_boost) * np.maximum(sim, 0.0)
+        return bonus
+
+    def _why(
+        self,
+        queue_rows: np.ndarray,
+        at: np.ndarray,
+        queue_scores: np.ndarray,
+        scored: _Scored,
+        explored: tuple[frozenset[int], ...],
+        ctx: RuleContext,
+    ) -> list[list[dict[str, object]]]:
+        """Why each queued track is there: its score's parts and the rule that placed it
+        ("rank", "artist_spacing": a better track waited for the artist rule, "exploration", or
+        "feedback_fallback": only candidates that feedback demoted were left)."""
+        signals = {name: gather(v, at, 0.0) for name, v in scored.signals.items()}
+        bonus = signals.pop("feedback", None)
+        if "rule_scores" not in signals:  # GRU-only model (or nothing scored)
+            parts = {"gru": signals.get("gru_scores", np.zeros(at.shape, dtype=np.float32))}
+        else:
+            parts = blend_parts(weights=self.weights, **signals)
+        parts["feedback"] = np.zeros(at.shape, dtype=np.float32) if bonus is None else bonus
+        names = list(parts)
+        values = np.round(np.stack([parts[n] for n in names], axis=-1).astype(np.float64), 5)
+        values = values.tolist()
+        demoted = (demotion(queue_rows, ctx) > KEPT).tolist()
+        out: list[list[dict[str, object]]] = []
+        for b, rows in enumerate(queue_rows.tolist()):
+            reasons: list[dict[str, object]] = []
+            lowest = np.inf  # the lowest score placed so far by rank
+            for slot, row in enumerate(rows):
+                if row < 0:
+                    break
+                score = float(queue_scores[b, slot])
+                if row in explored[b]:
+                    placed = "exploration"
+                elif demoted[b][slot]:
+                    placed = "feedback_fallback"
+                else:
+                    placed = "artist_spacing" if score > lowest else "rank"
+                    lowest = min(lowest, score)
+                parts_here = dict(zip(names, values[b][slot], strict=True))
+                reasons.append({"placed": placed, "parts": parts_here})
+            out.append(reasons)
+        return out
+
+    def _rule_scores(self, last_tracks: list[str], rows: np.ndarray) -> np.ndarray:
+        """SR weight from each listener's last accepted track to each candidate row [B, P]
+        (0: none)."""
         out = np.zeros(rows.shape, dtype=np.float32)
         t = self.transitions
         if t is None:
             return out
         c = self.catalog
-        for b, s in enumerate(states):
-            last = c.index.get(s.recent[-1]) if s.recent else None
+        for b, track in enumerate(last_tracks):
+            last = c.index.get(track) if track else None
             if last is None or last >= t.shape[0]:
                 continue
             lo, hi = t.indptr[last], t.indptr[last + 1]
@@ -416,26 +549,28 @@ class Selector:
         return out
 
 
-def scores_of(rows: np.ndarray, pool_rows: np.ndarray, pool_scores: np.ndarray) -> np.ndarray:
-    """The scores [B, L] of row tables already scored as part of each listener's pool
-    (-inf for padding and rows outside the pool): a sorted lookup, no second scoring pass."""
+def positions_in(rows: np.ndarray, pool_rows: np.ndarray) -> np.ndarray:
+    """Where each of `rows` [B, L] sits in its listener's pool row table [B, P], as an index
+    into the flattened pool (-1: padding or not in the pool): one sorted lookup."""
     b = pool_rows.shape[0]
     width = int(max(pool_rows.max(initial=0), rows.max(initial=0))) + 2
     base = np.arange(b, dtype=np.int64)[:, None] * width + 1
     keys = (base + pool_rows).ravel()
+    if keys.size == 0:
+        return np.full(rows.shape, -1, dtype=np.int64)
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
     wanted = (base + rows).ravel()
     at = np.minimum(np.searchsorted(sorted_keys, wanted), sorted_keys.size - 1)
-    out = pool_scores.ravel()[order][at] if sorted_keys.size else np.zeros(wanted.size)
-    found = (sorted_keys[at] == wanted) & (rows.ravel() >= 0) if sorted_keys.size else False
-    return np.where(found, out, -np.inf).reshape(rows.shape).astype(np.float32)
+    found = (sorted_keys[at] == wanted) & (rows.ravel() >= 0)
+    return np.where(found, order[at], -1).reshape(rows.shape)
 
 
-def _session_rows(state: ListenerState, recent_rows: np.ndarray) -> np.ndarray:
-    """Rows of the tracks of the current session (-1 for those the catalog lacks)."""
-    n = state.session_len
-    return recent_rows[recent_rows.size - n :] if n else recent_rows[:0]
+def gather(values: np.ndarray, at: np.ndarray, missing: float) -> np.ndarray:
+    """values [B, P] at the flat positions `at` [B, L] (positions_in), `missing` where -1."""
+    flat = np.asarray(values).ravel()
+    picked = flat[np.maximum(at, 0)] if flat.size else np.zeros(at.shape)
+    return np.where(at >= 0, picked, missing).astype(np.float32)
 
 
 def _id_table(

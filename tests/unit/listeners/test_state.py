@@ -27,6 +27,8 @@ def realistic_state() -> ListenerState:
         disliked=["1818271", "42"],
         skipped=["77"],
         queue=[str(1_900_000 + i) for i in range(10)],
+        recent_kinds=bytes([0, 2, 1, 3, 4] * 10),
+        artist_marks=[("228001", 1, 1_397_980_000.5), ("228003", 4, 1_397_981_000.0)],
     )
 
 
@@ -43,6 +45,8 @@ def assert_same(a: ListenerState, b: ListenerState) -> None:
         "disliked",
         "skipped",
         "queue",
+        "recent_kinds",
+        "artist_marks",
     ):
         assert getattr(a, name) == getattr(b, name), name
 
@@ -51,10 +55,12 @@ def test_a_full_state_round_trips_and_its_size_is_known() -> None:
     state = realistic_state()
     raw = state.to_bytes()
     assert_same(ListenerState.from_bytes(raw), state)
-    ids = [*state.recent, *state.recent_artists, *state.disliked, *state.skipped, *state.queue]
-    text = "\0".join(ids).encode()
-    # 30-byte header + float32 h + 5 list lengths + ids: no catalog rows (they are caches)
-    assert len(raw) == 30 + 4 * 128 + 10 + len(text)
+    marks = [m[0] for m in state.artist_marks]
+    lists = (state.recent, state.recent_artists, state.disliked, state.skipped, state.queue, marks)
+    text = "\0".join(i for ids in lists for i in ids).encode()
+    # 30-byte header + float32 h + 6 list lengths + a feedback byte per recent track + 9 bytes
+    # per artist mark + ids: no catalog rows (they are caches)
+    assert len(raw) == 30 + 4 * 128 + 12 + 50 + 2 * 9 + len(text)
     assert len(raw) < 2048  # the changelog budget per listener
 
 
@@ -67,7 +73,7 @@ def test_event_id_hashes_round_trip_and_cost_eight_bytes_each() -> None:
     back = ListenerState.from_bytes(raw)
     assert back.event_ids.tolist() == [2**64 - 1, 0, 12345] and back.recent == state.recent
     with pytest.raises(ValueError, match="truncated"):
-        ListenerState.from_bytes(raw[: 30 + 512 + 10 + 2 + 8])
+        ListenerState.from_bytes(raw[: 30 + 512 + 12 + 2 + 8])
 
 
 def test_a_new_listener_is_small_and_owns_its_h() -> None:
@@ -76,7 +82,7 @@ def test_a_new_listener_is_small_and_owns_its_h() -> None:
     state.h[0] = 99.0
     assert h0[0] == -1.0  # the model's h0 is never written through
     raw = state.to_bytes()
-    assert len(raw) == 30 + 512 + 10
+    assert len(raw) == 30 + 512 + 12
     back = ListenerState.from_bytes(raw)
     assert back.recent == [] and back.queue == []
     assert back.last_offset == -1 and back.version == 0
@@ -118,6 +124,26 @@ def test_a_record_of_the_format_with_pools_still_reads_without_its_pool() -> Non
     assert (state.events, state.session_len) == (12, 2)
     assert state.recent == ["t1", "t2"] and state.recent_artists == ["a1", "a2"]
     assert (state.disliked, state.skipped, state.queue) == (["t9"], ["t5"], ["q1"])
+
+
+def test_missing_feedback_bytes_read_as_plays() -> None:
+    state = ListenerState(h=np.ones(2, np.float32), recent=["a", "b", "c"], recent_kinds=b"\x01")
+    assert ListenerState.from_bytes(state.to_bytes()).recent_kinds == b"\x00\x00\x01"
+
+
+def test_a_record_of_the_format_without_feedback_still_reads_as_plays() -> None:
+    """The previous format (0xA3) had event-id hashes but no feedback kinds or artist marks."""
+    h = np.arange(4, dtype=np.float32)
+    header = struct.pack("<BBHIqdIH", 0xA3, 0x02, 4, 9, 77, 1.5e9, 12, 2)
+    counts = struct.pack("<HHHHH", 2, 2, 1, 1, 1)
+    hashes = struct.pack("<H", 1) + np.array([42], dtype="<u8").tobytes()
+    ids = "\0".join(["t1", "t2", "a1", "a2", "t9", "t5", "q1"]).encode()
+    state = ListenerState.from_bytes(header + h.tobytes() + counts + hashes + ids)
+    assert np.array_equal(state.h, h) and (state.version, state.last_offset) == (9, 77)
+    assert state.recent == ["t1", "t2"] and state.queue == ["q1"]
+    assert state.event_ids.tolist() == [42] and state.artist_marks == []
+    again = ListenerState.from_bytes(state.to_bytes())
+    assert again.recent_kinds == b"\x00\x00" and again.recent == ["t1", "t2"]
 
 
 @pytest.mark.parametrize("raw", [b"", b"\x00" * 60, b"{}"])

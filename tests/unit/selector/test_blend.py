@@ -7,8 +7,10 @@ import pytest
 
 from radio_engine.selector.blend import (
     GRU_ONLY,
+    SCORE_PARTS,
     BlendWeights,
     blend_only,
+    blend_parts,
     blend_scores,
     served_weights,
 )
@@ -47,3 +49,24 @@ def test_served_weights_come_from_the_manifest_or_are_the_gru_alone():
     assert served_weights({"blend": {"gru": 0.5}}) == (BlendWeights(gru=0.5), "manifest")
     assert served_weights({}) == (GRU_ONLY, "gru-only")
     assert served_weights(None)[0].rules == 0.0
+
+
+def test_the_parts_a_queue_shows_add_up_to_the_served_score():
+    rng = np.random.default_rng(0)
+    shape = (3, 7)
+    signals = {
+        "gru_scores": rng.normal(size=shape).astype(np.float32),
+        "rule_scores": rng.exponential(size=shape).astype(np.float32),
+        "same_last_artist": rng.random(shape) < 0.3,
+        "in_session_artist": rng.random(shape) < 0.3,
+        "in_session_track": rng.random(shape) < 0.3,
+        "popularity": rng.integers(0, 500, size=shape).astype(np.float32),
+    }
+    w = BlendWeights(gru=0.4, rules=1.2, last_artist=0.5, session_artist=0.25, in_session=-0.5)
+    parts = blend_parts(weights=w, **signals)
+    assert tuple(parts) == SCORE_PARTS
+    total = sum(parts.values())
+    np.testing.assert_allclose(total, blend_scores(weights=w, **signals), rtol=1e-5, atol=1e-5)
+    assert (
+        parts["artist"][signals["same_last_artist"] & ~signals["in_session_artist"]] == 0.5
+    ).all()

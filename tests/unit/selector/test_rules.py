@@ -16,13 +16,13 @@ from radio_engine.selector.rules import (
     RuleContext,
     apply_rules,
     compact,
+    demote_by_feedback,
     exclude_disliked,
     exclude_queued,
     exclude_recent,
     explore,
     fits,
     member,
-    push_down_skipped,
     separate_artists,
     table,
 )
@@ -36,7 +36,14 @@ def one(*rows: int) -> Drafts:
 
 
 def ctx(**kw: object) -> RuleContext:
-    for name in ("recent", "disliked", "skipped", "lead_artists"):
+    for name in (
+        "recent",
+        "disliked",
+        "skipped",
+        "lead_artists",
+        "pushed_artists",
+        "blocked_artists",
+    ):
         if name in kw:
             kw[name] = table([kw[name]])  # type: ignore[list-item]
     return RuleContext(artist_of=ARTISTS, **kw)  # type: ignore[arg-type]
@@ -63,9 +70,28 @@ def test_exclude_queued_drops_repeats_and_queued_rows() -> None:
     assert exclude_queued(d, ctx()).free(0) == [4, 2, 7]
 
 
-def test_push_down_skipped_moves_skips_behind_everything() -> None:
-    d = push_down_skipped(one(3, 5, 8, 1), ctx(skipped=[5, 3]))
+def test_feedback_demotes_skipped_tracks_and_artists_worst_last() -> None:
+    d = demote_by_feedback(one(3, 5, 8, 1), ctx(skipped=[5, 3]))
     assert d.free(0) == [8, 1, 3, 5]  # skipped keep their own order at the back
+    # rows 0-9 artist 0 (one skip: pushed), 10-19 artist 1 (out of the queue), 20+ own artists
+    c = ctx(skipped=[21], pushed_artists=[0], blocked_artists=[1])
+    d = demote_by_feedback(one(10, 2, 21, 22, 11, 5, 23), c)
+    assert d.free(0) == [22, 23, 2, 5, 21, 10, 11]
+
+
+def test_spacing_and_exploration_never_reach_for_demoted_candidates_while_others_are_left() -> None:
+    # artist 1 is out of the queue; spacing alone would take 10 between the artist-0 tracks
+    c = ctx(blocked_artists=[1], queue_length=3, artist_window=2, artist_max=1)
+    d = separate_artists(demote_by_feedback(one(0, 10, 1, 20, 2, 11), c), c)
+    assert 10 not in d.queues[0] and 11 not in d.queues[0]
+    # only demoted ones left: they fill the queue rather than leave it short
+    c = ctx(blocked_artists=[1], queue_length=3)
+    assert separate_artists(demote_by_feedback(one(10, 20, 11), c), c).queues == ((20, 10, 11),)
+    free = [*range(21, 29), *range(10, 18)]
+    c = ctx(blocked_artists=[1], queue_length=6, exploration=1.0, rng_seeds=(1,))
+    drafts = Drafts(table([free]), ((20, 0, 1, 2, 3, 4),), (frozenset(),))
+    explored = explore(drafts, c)
+    assert explored.explored[0] and all(r >= 20 for r in explored.explored[0])
 
 
 def test_filters_keep_listeners_apart() -> None:
