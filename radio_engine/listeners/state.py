@@ -46,7 +46,9 @@ class ListenerState:
     them is a duplicate: listeners/history.event_id_hash); recent_kinds: the feedback of each
     recent event (model.inputs.FEEDBACK_INDEX, one byte per `recent` entry; missing leading
     bytes read as plays); artist_marks: (artist_id, feedback index, event time) of the skips,
-    dislikes and likes that still steer the radio (listeners/feedback.py), oldest first.
+    dislikes and likes that still steer the radio (listeners/feedback.py), oldest first;
+    queue_scores: the scores the queue was published with (one per queue track), so the same
+    message can be published again after a crash (listens/pipeline.py).
     """
 
     h: np.ndarray
@@ -63,6 +65,7 @@ class ListenerState:
     event_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     recent_kinds: bytes = b""
     artist_marks: list[tuple[str, int, float]] = field(default_factory=list)
+    queue_scores: list[float] = field(default_factory=list)
 
     @classmethod
     def new(cls, h0: np.ndarray) -> ListenerState:
@@ -118,6 +121,7 @@ class ListenerState:
                 kinds,
                 bytes(m[1] for m in marks),
                 np.asarray([m[2] for m in marks], dtype="<f8").tobytes(),
+                _queue_scores(self.queue_scores, len(self.queue)).tobytes(),
             )
         )
         return b"".join((header, h, _COUNTS.pack(*map(len, lists)), ids, feedback, tail))
@@ -152,15 +156,18 @@ class ListenerState:
                 raise ValueError("listener state record is truncated")
             event_ids = np.frombuffer(raw, dtype="<u8", count=n_ids, offset=at).astype(np.uint64)
             at += 8 * n_ids
-        kinds, marks = b"", []
+        kinds, marks, scores = b"", [], []
         if counts_format is _COUNTS:
-            n_recent, n_marks = counts[0], counts[5]
-            end = at + n_recent + 9 * n_marks
+            n_recent, n_queue, n_marks = counts[0], counts[4], counts[5]
+            end = at + n_recent + 9 * n_marks + 4 * n_queue
             if len(raw) < end:
                 raise ValueError("listener state record is truncated")
             kinds = raw[at : at + n_recent]
             mark_kinds = raw[at + n_recent : at + n_recent + n_marks]
-            mark_ts = np.frombuffer(raw, dtype="<f8", count=n_marks, offset=at + n_recent + n_marks)
+            at += n_recent + n_marks
+            mark_ts = np.frombuffer(raw, dtype="<f8", count=n_marks, offset=at)
+            at += 8 * n_marks
+            scores = np.frombuffer(raw, dtype="<f4", count=n_queue, offset=at).tolist()
             at = end
         lists = _id_lists(raw[at:], counts, flags)
         recent, recent_artists, disliked, skipped, queue = lists[:5]
@@ -181,7 +188,16 @@ class ListenerState:
             event_ids=event_ids,
             recent_kinds=bytes(kinds),
             artist_marks=marks,
+            queue_scores=scores,
         )
+
+
+def _queue_scores(scores: list[float], n: int) -> np.ndarray:
+    """The published scores as n little-endian float32 (NaN where a score is missing)."""
+    out = np.full(n, np.nan, dtype="<f4")
+    k = min(n, len(scores))
+    out[:k] = scores[:k]
+    return out
 
 
 def _id_lists(tail: bytes, counts: tuple[int, ...], flags: int) -> list[list[str]]:

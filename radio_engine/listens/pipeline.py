@@ -8,6 +8,10 @@ writes back what it returns (see worker/app.py for the commit order). One pass p
      listeners (listeners.step), fold the events into each state once (listeners.history);
   4. the selector re-ranks every touched listener's pool in one batched call;
   5. encode each touched state once, and a queue message for each queue that changed.
+A listener with a redelivered event (a duplicate: the worker died after writing its state but
+maybe before its queue reached Kafka) gets its current queue published again, same version, so
+the queue topic never stays behind the state; a player keeps the highest version, so a repeat
+is harmless.
 """
 
 from __future__ import annotations
@@ -145,8 +149,12 @@ class ListenPipeline:
         )
         clock.lap(out, "gru")
         out.unknown_tracks = unknown
-        updates = _updates(events, applied, states, q, out)
+        updates, repeated = _updates(events, applied, states, q, out)
         out.applied_kafka_ts = np.asarray(events.kafka_ts)[applied]
+        for lid, i in repeated.items():
+            if lid not in updates and states[lid].version:
+                message = self._republished(lid, states[lid])
+                out.queues.append(QueueOut(lid.encode(), message, events.partitions[i]))
         if not updates:
             return
         results = self.selector.update(list(updates.values()))
@@ -159,7 +167,7 @@ class ListenPipeline:
             out.states[key] = (partition, state.to_bytes())
             out.rescored += result.rescored
             out.first_pools += result.first_pool
-            if result.changed:
+            if result.changed or result.listener_id in repeated:
                 message = self._queue_message(result, state, events, last)
                 out.queues.append(QueueOut(key, message, partition))
                 self._show(result.listener_id, message)
@@ -193,6 +201,21 @@ class ListenPipeline:
         }
         return schemas.encode("queue", message, check=False)
 
+    def _republished(self, listener_id: str, state: ListenerState) -> bytes:
+        """The listener's current queue as it was published (scores from the state), again."""
+        tracks = self.catalog.describe(state.queue)
+        for entry, score in zip(tracks, state.queue_scores, strict=False):
+            entry["score"] = round(float(score), 5) if np.isfinite(score) else 0.0
+        message = {
+            "listener_id": listener_id,
+            "version": state.version,
+            "generated_at": time.time(),
+            "model_version": self.model.version,
+            "republished": True,
+            "tracks": tracks,
+        }
+        return schemas.encode("queue", message, check=False)
+
 
 @dataclass
 class _Update(ListenerUpdate):
@@ -207,13 +230,16 @@ def _updates(
     states: dict[str, ListenerState],
     q: np.ndarray,
     out: BatchOutcome,
-) -> dict[str, _Update]:
-    """One selector update per listener with an applied event; counts every event's outcome."""
+) -> tuple[dict[str, _Update], dict[str, int]]:
+    """One selector update per listener with an applied event, and the listeners with a
+    duplicate (index of their last one); counts every event's outcome."""
     updates: dict[str, _Update] = {}
+    repeated: dict[str, int] = {}
     kinds = events.kinds
     for i, ok in enumerate(applied.tolist()):
         out.counts[(kinds[i], "applied" if ok else "duplicate")] += 1
         if not ok:
+            repeated[events.listener_ids[i]] = i
             continue
         lid = events.listener_ids[i]
         u = updates.get(lid)
@@ -224,7 +250,7 @@ def _updates(
             u.strong_feedback = True
             if kinds[i] == "skip":
                 u.skipped.add(events.track_ids[i])
-    return updates
+    return updates, repeated
 
 
 class _Clock:

@@ -226,10 +226,14 @@ class Selector:
         """One listener's new queue into its state, and what happened."""
         ids = self.catalog.ids
         queue = [ids[r] for r in queue_rows]
+        published = scores[: len(queue)].tolist()
+        changed = commit_queue(u.state, queue)
+        if changed:
+            u.state.queue_scores = published
         return QueueResult(
             listener_id=u.listener_id,
-            changed=commit_queue(u.state, queue),
-            scores=dict(zip(queue, scores[: len(queue)].tolist(), strict=True)),
+            changed=changed,
+            scores=dict(zip(queue, published, strict=True)),
             explored={ids[r] for r in explored},
             queue=queue,
             why=why[: len(queue)],

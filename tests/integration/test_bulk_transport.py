@@ -71,18 +71,24 @@ def last_states(settings: Settings) -> dict[str, ListenerState]:
 
 
 def assert_every_event_applied_once(settings: Settings, events: list[dict[str, Any]]) -> None:
-    """Changelog: each listener's applied count is its events sent; queues: versions only grow."""
+    """Changelog: each listener's applied count is its events sent; queues: versions never go
+    back, and the last one published is the state's."""
     sent = Counter(e["listener_id"] for e in events)
     states = last_states(settings)
     assert {lid: s.events for lid, s in states.items()} == dict(sent)
     for lid, state in states.items():
         mine = [e["track_id"] for e in events if e["listener_id"] == lid]
         assert state.recent == mine[-settings.history_length :], lid
-    versions: dict[str, list[int]] = {}
+    published: dict[str, list[dict[str, Any]]] = {}
     for r in consume_all(settings, settings.topic_queues):
-        versions.setdefault(r.key.decode(), []).append(orjson.loads(r.value)["version"])
-    for lid, seen in versions.items():
-        assert seen == sorted(set(seen)), lid
+        published.setdefault(r.key.decode(), []).append(orjson.loads(r.value))
+    for lid, queues in published.items():
+        # never backwards; a version may come twice (republished after a redelivery)
+        seen = [q["version"] for q in queues]
+        assert seen == sorted(seen), lid
+        last = queues[-1]  # what a player ends with is the state's queue
+        assert last["version"] == states[lid].version, lid
+        assert [t["track_id"] for t in last["tracks"]] == states[lid].queue, lid
 
 
 def wait_for_total(workers: list[WorkerProcess], total: int, timeout: float = 90) -> None:

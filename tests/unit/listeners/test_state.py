@@ -29,6 +29,7 @@ def realistic_state() -> ListenerState:
         queue=[str(1_900_000 + i) for i in range(10)],
         recent_kinds=bytes([0, 2, 1, 3, 4] * 10),
         artist_marks=[("228001", 1, 1_397_980_000.5), ("228003", 4, 1_397_981_000.0)],
+        queue_scores=[1.5 - i / 8 for i in range(10)],
     )
 
 
@@ -47,6 +48,7 @@ def assert_same(a: ListenerState, b: ListenerState) -> None:
         "queue",
         "recent_kinds",
         "artist_marks",
+        "queue_scores",
     ):
         assert getattr(a, name) == getattr(b, name), name
 
@@ -59,8 +61,8 @@ def test_a_full_state_round_trips_and_its_size_is_known() -> None:
     lists = (state.recent, state.recent_artists, state.disliked, state.skipped, state.queue, marks)
     text = "\0".join(i for ids in lists for i in ids).encode()
     # 30-byte header + float32 h + 6 list lengths + a feedback byte per recent track + 9 bytes
-    # per artist mark + ids: no catalog rows (they are caches)
-    assert len(raw) == 30 + 4 * 128 + 12 + 50 + 2 * 9 + len(text)
+    # per artist mark + a float32 score per queue track + ids: no catalog rows (they are caches)
+    assert len(raw) == 30 + 4 * 128 + 12 + 50 + 2 * 9 + 4 * 10 + len(text)
     assert len(raw) < 2048  # the changelog budget per listener
 
 

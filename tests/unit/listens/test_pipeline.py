@@ -86,19 +86,30 @@ def test_batching_never_reorders_a_listener(tiny_model: ServingModel) -> None:
         assert abs(x.h - y.h).max() < 1e-5
 
 
-def test_a_redelivered_batch_changes_nothing(tiny_model: ServingModel) -> None:
+def test_a_redelivered_batch_changes_no_state_and_republishes_the_same_queue(
+    tiny_model: ServingModel,
+) -> None:
+    """The worker died after writing the batch's state, maybe before its queue reached Kafka:
+    the redelivery applies nothing and publishes the queue again, same version and scores."""
     store: dict[bytes, bytes] = {}
     p = processor(tiny_model)
     batch = [msg("u1", "t1", 10), msg("u1", "t2", 11)]
     first = p.process(batch, store.get)
     store.update({k: v for k, (_, v) in first.states.items()})
     again = p.process(batch, store.get)
-    assert again.counts[("play", "duplicate")] == 2 and not again.queues and not again.states
+    assert again.counts[("play", "duplicate")] == 2 and not again.states
+    [published] = [schemas.decode("queue", q.value) for q in first.queues]
+    [repeat] = [schemas.decode("queue", q.value) for q in again.queues]
+    assert repeat["republished"] is True and again.queues[0].partition == 0
+    assert repeat["version"] == published["version"] == 1
+    assert [(t["track_id"], t["score"]) for t in repeat["tracks"]] == [
+        (t["track_id"], t["score"]) for t in published["tracks"]
+    ]
     state = ListenerState.from_bytes(store[b"u1"])
     assert state.events == 2 and state.version == 1
 
 
-def test_a_retried_event_is_counted_as_a_duplicate_and_changes_nothing(
+def test_a_retried_event_is_counted_as_a_duplicate_and_changes_no_state(
     tiny_model: ServingModel,
 ) -> None:
     store: dict[bytes, bytes] = {}
@@ -110,8 +121,11 @@ def test_a_retried_event_is_counted_as_a_duplicate_and_changes_nothing(
     before = store[b"u1"]
     retry = sent._replace(offset=6)  # the player sent it again: a new record, the same id
     out = p.process([retry], store.get)
-    assert out.counts[("play", "duplicate")] == 1 and not out.states and not out.queues
+    assert out.counts[("play", "duplicate")] == 1 and not out.states
     assert store[b"u1"] == before and ListenerState.from_bytes(before).events == 1
+    # the retry answers with the queue the player may have missed, same version
+    [repeat] = [schemas.decode("queue", q.value) for q in out.queues]
+    assert repeat["version"] == ListenerState.from_bytes(before).version
 
 
 def test_bad_messages_become_dead_letters_and_the_rest_flows(tiny_model: ServingModel) -> None:
