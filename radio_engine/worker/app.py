@@ -34,12 +34,15 @@ from radio_engine.listens.decode import InMessage
 from radio_engine.listens.pipeline import BatchOutcome
 from radio_engine.settings import Settings
 from radio_engine.worker import metrics
+from radio_engine.worker.lag import LagGauge
 from radio_engine.worker.transport import SCHEME, BatchProducer, RadioApp
 from radio_engine.worker.web import register_pages
 
 log = logging.getLogger(__name__)
 
 LISTENER_TABLE = "listeners"
+#: seconds between samples of the size gauges and the consumer lag
+GAUGES_INTERVAL_S = 2.0
 
 
 def build_app(settings: Settings, engine: Engine) -> faust.App:
@@ -54,8 +57,8 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         web_port=settings.worker_port,
-        web_host="127.0.0.1",
-        web_bind="127.0.0.1",
+        web_host=settings.worker_host,
+        web_bind=settings.worker_bind,
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
         stream_recovery_delay=0.0,
@@ -146,12 +149,16 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
             metrics.CATALOG_RESCORES.inc(refined)
             metrics.REFINE_SECONDS.observe(time.perf_counter() - started)
 
-    @app.timer(interval=5.0)
+    lag = LagGauge()
+
+    @app.timer(interval=GAUGES_INTERVAL_S)
     async def gauges() -> None:
+        """Sizes and consumer lag, sampled (cheap; the lag asks the broker once per tick)."""
         metrics.FIRST_POOL_LISTENERS.set(engine.selector.pools.waiting_count)
         metrics.LISTENERS_HELD.set(len(table.data))
         metrics.CATALOG_TRACKS.set(len(engine.catalog))
         metrics.CATALOG_AUDIO_TRACKS.set(engine.catalog.audio_count)
+        await lag.update(app)
 
     register_pages(app, table, engine)
     return app

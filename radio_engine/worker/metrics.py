@@ -132,3 +132,10 @@ MODEL_INFO = Gauge(
     ["version", "trained"],
     registry=REGISTRY,
 )
+CONSUMER_LAG = Gauge(
+    "radio_consumer_lag_records",
+    "Records behind the broker's end offset, per partition this worker's group consumer holds "
+    "(updated by the gauges timer; a revoked partition's series is removed).",
+    ["topic", "partition"],
+    registry=REGISTRY,
+)
