@@ -157,10 +157,10 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
 
 async def _feed(settings: Settings, args: argparse.Namespace) -> None:
     """Audio, then live events, while printing the watched listeners' queues."""
-    from radio_engine.player.kafka_io import make_producer
+    from radio_engine.client import RadioClient
     from radio_engine.player.produce_audio import produce_directory
     from radio_engine.player.replay import read_events, replay_events
-    from radio_engine.player.tail import follow_queues, format_queue
+    from radio_engine.player.tail import format_queue
 
     data = settings.data_path
     print("==> sending the real game-music clips as audio chunks", flush=True)
@@ -172,33 +172,30 @@ async def _feed(settings: Settings, args: argparse.Namespace) -> None:
         listener for listener, _ in Counter(e["listener_id"] for e in events).most_common(args.show)
     ]
     print(f"==> replaying {len(events)} real 30Music events at {args.speed:g}x; watching {watched}")
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        for key, value in BAD_INPUTS:
-            await producer.send_and_wait(settings.topic_listens, value=value, key=key)
-    finally:
-        await producer.stop()
+    async with RadioClient(settings=settings) as client:
+        for key, value in BAD_INPUTS:  # unchecked on purpose: they must reach the dead letters
+            await client.send_bytes(key, value)
 
-    async def show_queues() -> None:
-        async for queue in follow_queues(settings, watched):
-            print(f"   queue {format_queue(queue, width=5)} ...", flush=True)
+        async def show_queues() -> None:
+            async with contextlib.aclosing(client.queues(watched)) as queues:
+                async for queue in queues:
+                    print(f"   queue {format_queue(queue, width=5)} ...", flush=True)
 
-    shower = asyncio.create_task(show_queues())
-    # no progress bar here: its carriage returns would garble the live queue lines
-    replay = asyncio.create_task(
-        replay_events(settings, events, speed=args.speed, rate=None, progress=False)
-    )
-    try:
-        if args.duration:
-            await asyncio.wait({replay}, timeout=args.duration)
-        else:
-            await replay
-            await asyncio.sleep(3.0)  # let the last queues arrive
-    finally:
-        for task in (replay, shower):
-            task.cancel()
-        await asyncio.gather(replay, shower, return_exceptions=True)
+        shower = asyncio.create_task(show_queues())
+        # no progress bar here: its carriage returns would garble the live queue lines
+        replay = asyncio.create_task(
+            replay_events(settings, events, speed=args.speed, rate=None, progress=False)
+        )
+        try:
+            if args.duration:
+                await asyncio.wait({replay}, timeout=args.duration)
+            else:
+                await replay
+                await asyncio.sleep(3.0)  # let the last queues arrive
+        finally:
+            for task in (replay, shower):
+                task.cancel()
+            await asyncio.gather(replay, shower, return_exceptions=True)
 
 
 def scrape_summary(settings: Settings) -> dict[str, float]:

@@ -19,9 +19,9 @@ from radio_engine import schemas
 from radio_engine.audio.decode import decode_chunk, load_audio_file
 from radio_engine.broker.topics import ensure_topics_sync
 from radio_engine.cli import main
+from radio_engine.client import RadioClient, partition_for
 from radio_engine.player.kafka_io import make_producer
 from radio_engine.player.replay import read_events, replay_events
-from radio_engine.player.tail import follow_queues, partition_for
 from radio_engine.settings import Settings
 from tests.integration.conftest import consume
 
@@ -219,7 +219,7 @@ def test_tail_prints_the_newest_versions_of_one_listeners_queue(
     assert main(["tail", "--listener", "nobody-here", "--timeout", "2"]) == 1
 
 
-def test_follow_queues_shows_the_current_queue_then_each_new_version(settings: Settings) -> None:
+def test_client_queues_shows_the_current_queue_then_each_new_version(settings: Settings) -> None:
     me = "2831"
     send(settings, settings.topic_queues, [(me, queue_message(me, v, f"v{v}")) for v in (1, 2)])
 
@@ -227,12 +227,13 @@ def test_follow_queues_shows_the_current_queue_then_each_new_version(settings: S
         seen: list[int] = []
 
         async def follow() -> None:
-            stream = follow_queues(settings, [me], timeout=60)
-            async with contextlib.aclosing(stream) as queues:
-                async for queue in queues:
-                    seen.append(queue["version"])
-                    if queue["version"] == 4:
-                        return
+            async with RadioClient(settings=settings) as client:
+                stream = client.queues([me], timeout=60)
+                async with contextlib.aclosing(stream) as queues:
+                    async for queue in queues:
+                        seen.append(queue["version"])
+                        if queue["version"] == 4:
+                            return
 
         task = asyncio.create_task(follow())
         deadline = time.monotonic() + 30

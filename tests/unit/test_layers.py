@@ -3,8 +3,8 @@
 - The logic (everything outside worker/ and the command modules) never imports Faust or the
   worker: it runs in tests and benchmarks without a broker.
 - Serving never imports training: the worker runs with onnxruntime and numpy alone.
-- Only the command modules import the dev tools (player/, broker/); the tools may use each
-  other, the engine never uses them.
+- Only the command modules import the dev tools (player/, broker/, the players' client); the
+  tools may use each other, the engine never uses them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "radio_engine"
 #: modules that implement commands: the only ones that may wire tools and the worker together
-COMMANDS = {"radio_engine.cli", "radio_engine.demo", "radio_engine.worker.main"}
+COMMANDS = {
+    "radio_engine.cli",
+    "radio_engine.demo",
+    "radio_engine.worker.main",
+    "radio_engine.verify.run",
+}
+#: the dev tools and the players' client: only commands (and the tools themselves) use them
+TOOLS = ("radio_engine.player", "radio_engine.broker", "radio_engine.client")
 
 
 def module_name(path: Path) -> str:
@@ -61,9 +68,8 @@ RULES = {
         (not within(m, "radio_engine.training") and m not in COMMANDS)
         and within(t, "radio_engine.training", "torch")
     ),
-    "only commands import the player and the broker": lambda m, t: (
-        (m not in COMMANDS and not within(m, "radio_engine.player", "radio_engine.broker"))
-        and within(t, "radio_engine.player", "radio_engine.broker")
+    "only commands import the tools": lambda m, t: (
+        (m not in COMMANDS and not within(m, *TOOLS)) and within(t, *TOOLS)
     ),
 }
 

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from radio_engine import schemas
-from radio_engine.player.tail import VersionFilter, format_queue, format_queue_block, partition_for
+from radio_engine.client import VersionFilter, partition_for
+from radio_engine.player.tail import format_queue, format_queue_block
 
 
 def queue(listener: str, version: int) -> dict[str, object]:
