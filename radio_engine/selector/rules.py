@@ -313,7 +313,8 @@ def explore(drafts: Drafts, ctx: RuleContext) -> Drafts:
         return drafts
     where = uniform(seeds, length, stream=2)
     lucky = np.flatnonzero(hit.any(axis=1))
-    n_free = kept_count(drafts.ranked[lucky], ctx)  # never explore what feedback demoted
+    kept = kept_count(drafts.ranked, ctx)  # never explore what feedback demoted
+    n_free = [kept[b] for b in lucky.tolist()]
     queues, explored = list(drafts.queues), list(drafts.explored)
     who: list[int] = []
     spots: list[int] = []

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +16,9 @@ from radio_engine.broker.topics import ensure_topics_sync
 from radio_engine.player.kafka_io import make_consumer, make_producer
 from radio_engine.player.replay import read_events
 from radio_engine.settings import Settings
+from radio_engine.worker.process import WorkerProcess, start_worker
+
+__all__ = ["WorkerProcess", "start_worker"]  # the tests' worker handle comes from the package
 
 HERE = Path(__file__).parent
 EVENTS_CSV = Settings().data_path / "30music" / "events.csv"
@@ -73,60 +68,6 @@ def slice_model(
 
 
 # -- a real worker process against the real broker ---------------------------------------------
-
-
-@dataclass
-class WorkerProcess:
-    """A `radio-engine worker` child process and how to reach it."""
-
-    proc: subprocess.Popen[bytes]
-    settings: Settings
-    log: Path
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.settings.worker_port}{path}"
-
-    def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url(path), timeout=5) as response:
-            return response.read()
-
-    def get_json(self, path: str) -> Any:
-        return json.loads(self.get(path))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def start_worker(settings: Settings, log: Path, timeout: float = 90) -> WorkerProcess:
-    """Start a worker with these settings and wait until /health answers and it owns partitions."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RADIO_")}
-    for env_name, _, _, _ in Settings.describe():
-        env[env_name] = str(getattr(settings, env_name.removeprefix("RADIO_").lower()))
-    handle = open(log, "ab")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "radio_engine.cli", "worker"],
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    worker = WorkerProcess(proc, settings, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(OSError):
-            worker.get("/health")
-            return worker
-        time.sleep(0.5)
-    worker.stop()
-    raise TimeoutError(f"worker did not come up:\n{log.read_text()[-3000:]}")
 
 
 def worker_settings(

@@ -87,11 +87,19 @@ def test_spacing_and_exploration_never_reach_for_demoted_candidates_while_others
     # only demoted ones left: they fill the queue rather than leave it short
     c = ctx(blocked_artists=[1], queue_length=3)
     assert separate_artists(demote_by_feedback(one(10, 20, 11), c), c).queues == ((20, 10, 11),)
+    # two listeners, only the second explores (a one-slot queue never does): tables line up
     free = [*range(21, 29), *range(10, 18)]
-    c = ctx(blocked_artists=[1], queue_length=6, exploration=1.0, rng_seeds=(1,))
-    drafts = Drafts(table([free]), ((20, 0, 1, 2, 3, 4),), (frozenset(),))
+    c = RuleContext(
+        artist_of=ARTISTS,
+        blocked_artists=table([[0], [1]]),
+        queue_length=6,
+        exploration=1.0,
+        rng_seeds=(2, 1),
+    )
+    queues = ((5,), (20, 0, 1, 2, 3, 4))
+    drafts = Drafts(table([[6, 7], free]), queues, (frozenset(), frozenset()))
     explored = explore(drafts, c)
-    assert explored.explored[0] and all(r >= 20 for r in explored.explored[0])
+    assert explored.explored[1] and all(r >= 20 for r in explored.explored[1])
 
 
 def test_filters_keep_listeners_apart() -> None:
