@@ -32,8 +32,15 @@ BAD_INPUTS: tuple[tuple[bytes, bytes], ...] = (
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the demo until it finishes (--duration / all events replayed) or Ctrl-C."""
-    from radio_engine.broker.launcher import running_broker
+    from radio_engine.broker.launcher import port_open, running_broker
 
+    # `kill` (SIGTERM) stops the demo like Ctrl-C: worker and broker go with it
+    signal.signal(signal.SIGTERM, _interrupt)
+    if port_open("127.0.0.1", settings.worker_port):
+        raise SystemExit(
+            f"radio-engine demo: the worker port {settings.worker_port} is in use (another "
+            "worker or demo?); stop it or set RADIO_WORKER_PORT to a free port"
+        )
     started = time.monotonic()
     settings = settings.with_overrides(model_dir=args.model)
     model_dir = ensure_model(settings)
@@ -58,6 +65,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             stop_process(worker)
     print_summary(summary, time.monotonic() - started)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: unwind as Ctrl-C does, so every child is stopped on the way out."""
+    raise KeyboardInterrupt
 
 
 def ensure_model(settings: Settings) -> Path:

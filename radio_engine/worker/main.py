@@ -33,6 +33,10 @@ def run_worker(settings: Settings) -> int:
     from radio_engine.worker.app import build_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    problem = preflight(settings)
+    if problem:
+        print(f"radio-engine worker: {problem}", file=sys.stderr)
+        return 2
     # BLAS threads beyond the worker's share fight the event loop (and each other) on few cores
     limits = threadpool_limits(limits=settings.worker_threads)
     try:
@@ -58,6 +62,25 @@ def run_worker(settings: Settings) -> int:
     worker.execute_from_commandline()
     limits.restore_original_limits()
     return 0
+
+
+def preflight(settings: Settings) -> str | None:
+    """Why this worker cannot start, in one line (no broker answers, its port is taken), or
+    None: checked before Faust starts, which would otherwise retry with tracebacks."""
+    from radio_engine.broker.config import split_host_port
+    from radio_engine.broker.launcher import port_open
+
+    if not any(port_open(*split_host_port(b), timeout=3.0) for b in settings.broker.split(",")):
+        return (
+            f"cannot reach a Kafka broker at {settings.broker}: start one with "
+            "`radio-engine broker start`, or point --broker / RADIO_BROKER at a running one"
+        )
+    if port_open("127.0.0.1", settings.worker_port):
+        return (
+            f"port {settings.worker_port} is in use (another worker?); pick a free one with "
+            "--port / RADIO_WORKER_PORT"
+        )
+    return None
 
 
 def _quiet_root_logger(logger: logging.Logger, level: int) -> None:
