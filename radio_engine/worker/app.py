@@ -171,9 +171,14 @@ async def _write_listen_outcome(
     producer: BatchProducer = app.producer
     changelog: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
     data = table.data
+    # the memory store drops a revoked partition's keys after a rebalance only if it knows
+    # their partition (it learns it from changelog recovery, not from writes like these)
+    key_partition = getattr(data, "_key_partition", None)
     for key, (partition, value) in outcome.states.items():
         data[key] = value
         changelog[partition].append((key, value))
+        if key_partition is not None:
+            key_partition[key] = partition
     if changelog:
         await producer.send_partitioned(table.changelog_topic.get_topic_name(), changelog)
     queues: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)

@@ -165,6 +165,14 @@ def test_a_second_worker_takes_partitions_and_their_state(
         (a, a_dup), (b, b_dup) = applied(first), applied(second)
         assert a + b == 1000 and a > 500 and b > 0  # both did part of the second half
         assert a_dup + b_dup <= 500  # at most a redelivery of the second half (module doc)
+        # each listener is held by one worker only: the first dropped what it handed over
+        listeners = len({e["listener_id"] for e in events})
+        deadline = time.monotonic() + 30
+        while (held := [w.get_json("/health")["listeners_held"] for w in (first, second)]) and (
+            sum(held) != listeners
+        ):
+            assert time.monotonic() < deadline, f"held {held}, listeners {listeners}"
+            time.sleep(0.5)
     finally:
         first.stop()
         if second is not None:
