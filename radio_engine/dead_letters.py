@@ -7,6 +7,10 @@ import time
 
 from radio_engine import schemas
 
+#: original bytes kept in a dead letter: base64 makes them 4/3 bigger, and the letter must stay
+#: under the worker producer's request limit (Faust's 1,000,000 bytes) and the broker's
+VALUE_KEPT_MAX = 512 * 1024
+
 
 def dead_letter(
     reason: str,
@@ -18,7 +22,12 @@ def dead_letter(
     key: bytes | None,
     value: bytes | None,
 ) -> bytes:
-    """Encode one dead-letter message (schemas/dead-letter.v1.json)."""
+    """Encode one dead-letter message (schemas/dead-letter.v1.json).
+
+    A value over VALUE_KEPT_MAX keeps its first VALUE_KEPT_MAX bytes, with `value_bytes` (its
+    whole length) and `value_truncated`: a whole near-limit message would not fit once encoded.
+    """
+    value = value or b""
     record = {
         "reason": reason,
         "error": error[:2000],
@@ -26,7 +35,9 @@ def dead_letter(
         "partition": int(partition),
         "offset": int(offset),
         "key_b64": base64.b64encode(key).decode() if key is not None else None,
-        "value_b64": base64.b64encode(value or b"").decode(),
+        "value_b64": base64.b64encode(value[:VALUE_KEPT_MAX]).decode(),
         "failed_at": time.time(),
     }
+    if len(value) > VALUE_KEPT_MAX:
+        record |= {"value_bytes": len(value), "value_truncated": True}
     return schemas.encode("dead_letter", record)

@@ -51,10 +51,25 @@ def load_schema(kind: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+#: keywords that draft 2020-12 makes annotations, not assertions (fastjsonschema would assert
+#: contentEncoding with a lenient base64 decode, refusing some bad base64 as "schema" and letting
+#: the rest through); the consumer of the content checks it (audio/assembly.py: bad_audio)
+ANNOTATIONS = ("contentEncoding", "contentMediaType", "contentSchema")
+
+
+def _assertions(node: Any) -> Any:
+    """A schema document without its annotation-only keywords (ANNOTATIONS), at every level."""
+    if isinstance(node, dict):
+        return {k: _assertions(v) for k, v in node.items() if k not in ANNOTATIONS}
+    if isinstance(node, list):
+        return [_assertions(v) for v in node]
+    return node
+
+
 @functools.cache
 def validator(kind: str) -> Callable[[Any], Any]:
     """A compiled validator for a message kind; raises fastjsonschema.JsonSchemaException."""
-    return fastjsonschema.compile(load_schema(kind))
+    return fastjsonschema.compile(_assertions(load_schema(kind)))
 
 
 def decode(kind: str, raw: bytes | str) -> dict[str, Any]:
@@ -127,14 +142,23 @@ def struct_decoder(kind: str) -> Callable[[bytes], Any]:
     def decode_struct(raw: bytes) -> Any:
         try:
             return decoder.decode(raw)
-        except msgspec.ValidationError as exc:
-            try:  # the Struct checks fields before it sees trailing bytes: classify as orjson does
-                orjson.loads(raw)
-            except orjson.JSONDecodeError as bad:
-                raise BadMessage("bad_json", f"not JSON: {bad}") from None
-            raise BadMessage("schema", str(exc)) from None
+        except (msgspec.ValidationError, RecursionError):
+            return slow_path(raw)
         except msgspec.DecodeError as exc:
             raise BadMessage("bad_json", f"not JSON: {exc}") from None
+
+    def slow_path(raw: bytes) -> Any:
+        """The verdict of `decode` for what the one-pass decoder refused: it checks a field given
+        twice at each occurrence (JSON's last one counts), fields before trailing bytes, and
+        recurses per nesting level (orjson takes 1,024 levels)."""
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as bad:
+            raise BadMessage("bad_json", f"not JSON: {bad}") from None
+        try:
+            return msgspec.convert(obj, struct)
+        except msgspec.ValidationError as exc:
+            raise BadMessage("schema", str(exc)) from None
 
     return decode_struct
 

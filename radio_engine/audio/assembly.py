@@ -52,18 +52,23 @@ class AudioAssembler:
         self.max_track_seconds = max_track_seconds
         self.in_progress: dict[str, TrackInProgress] = {}
 
-    def accept(self, key: bytes | None, raw: bytes) -> dict[str, Any] | None:
+    def accept(self, key: bytes | None, raw: bytes | None) -> dict[str, Any] | None:
         """Take one chunk message; return the finished track record, or None if more is due.
 
         Raises BadMessage (reason: bad_json, schema, key_mismatch, oversize, out_of_order,
         bad_audio) for a chunk that cannot be used; a track with a bad chunk is abandoned.
         """
+        if raw is None:  # a tombstone
+            raise BadMessage("schema", "empty message (null value)")
         # base64 inflates by 4/3; allow the JSON envelope on top of the decoded limit
         if len(raw) > self.max_chunk_bytes * 4 // 3 + 4096:
             raise BadMessage("oversize", f"chunk message of {len(raw)} bytes is over the limit")
         chunk = schemas.decode("audio_chunk", raw)
+        for name in ("seq", "sample_rate", "channels"):  # JSON Schema: 2.0 is an integer too
+            if isinstance(chunk.get(name), float):
+                chunk[name] = int(chunk[name])
         track_id = chunk["track_id"]
-        if key is not None and key.decode("utf-8", "replace") != track_id:
+        if key != track_id.encode():  # exact bytes: no key, or one that only decodes alike, is not
             raise BadMessage("key_mismatch", f"key {key!r} is not track_id {track_id!r}")
         seq = chunk["seq"]
         if seq == 0:

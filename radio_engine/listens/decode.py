@@ -65,7 +65,7 @@ def decode_listens(
                 raise schemas.BadMessage("schema", "empty message (null value)")
             body = decode(r.value)
             listener = body.listener_id
-            if r.key is not None and r.key != listener.encode():
+            if r.key != listener.encode():  # no key (None) is not the listener's either
                 raise schemas.BadMessage(
                     "key_mismatch", f"key {r.key!r} is not listener_id {listener!r}"
                 )
