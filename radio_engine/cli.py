@@ -20,7 +20,10 @@ COMMANDS: dict[str, str] = {
     "produce-audio": "radio_engine.player.produce_audio:run",
     "replay": "radio_engine.player.replay:run",
     "tail": "radio_engine.player.tail:run",
+    "send": "radio_engine.player.commands:run_send",
+    "dead-letters": "radio_engine.player.commands:run_dead_letters",
     "demo": "radio_engine.demo:run",
+    "verify": "radio_engine.verify.run:run",
     "train": "radio_engine.training.train:run",
     "split": "radio_engine.training.data:run_split",
     "evaluate": "radio_engine.training.evaluate:run",
@@ -31,14 +34,29 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" to an option's help unless it has none (None, a required option or
+    an off switch) or its help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="radio-engine", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--broker", help="Kafka bootstrap servers (env RADIO_BROKER)")
+        p = sub.add_parser(
+            name, help=help_text, description=help_text, formatter_class=_HelpFormatter
+        )
+        p.add_argument(
+            "--broker",
+            help=f"Kafka bootstrap servers (default: env RADIO_BROKER, else {Settings.broker})",
+        )
         return p
 
     p = command("broker", "run the dev Apache Kafka broker (KRaft, jars from Maven Central)")
@@ -69,6 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, help="stop after this many queue versions")
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
 
+    p = command(
+        "send", "send one listen event (checked against the schema) and print where it went"
+    )
+    p.add_argument("--listener", required=True, help="listener_id (also the message key)")
+    p.add_argument("--track", required=True, help="track_id")
+    p.add_argument(
+        "--event",
+        required=True,
+        choices=["play", "skip", "complete", "like", "dislike"],
+        help="what the listener did",
+    )
+    p.add_argument("--artist", help="the track's artist_id (default: none sent)")
+    p.add_argument("--dwell", type=float, help="dwell_ratio, 0-1 (default: none sent)")
+    p.add_argument("--ts", type=float, help="event time, unix seconds (default: now)")
+    p.add_argument("--event-id", help="the event's id; reuse it to retry (default: a new uuid4)")
+
+    p = command("dead-letters", "print the input the worker refused, with the reasons")
+    p.add_argument("--follow", action="store_true", help="keep printing new dead letters")
+    p.add_argument("--limit", type=int, help="stop after this many (default: no limit)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line, not a table")
+
     p = command("demo", "broker + worker + real audio + replayed real sessions, live queues")
     p.add_argument("--speed", type=float, default=3600.0, help="replay speed-up over real time")
     p.add_argument("--events", type=int, default=20000, help="listen events to replay")
@@ -82,9 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metadata", help="clip metadata CSV (artist per clip)")
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--valid", help="validation events CSV (default: split off the last day)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--max-minutes", type=float, help="stop training after this long")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=6,
+        help="validated epochs; the refit runs as many as the best one",
+    )
+    p.add_argument("--audio-steps", type=int, default=300, help="audio encoder steps")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="opt-in guard: end a phase between epochs once past this; the report says what "
+        "was skipped (default: none, training stops on epoch and step counts only)",
+    )
+    p.add_argument("--seed", type=int, default=7, help="seed of the GRU training")
     p.add_argument("--id-only", action="store_true", help="ablation: no artist, no audio")
 
     p = command("split", "split events into train/validation by time (last day of each fold)")
@@ -126,6 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metadata", required=True)
     p.add_argument("--k", type=int, default=10, help="queue length looked at")
     p.add_argument("--json", action="store_true")
+
+    p = command("verify", "crash workers while events flow, then prove none was lost or doubled")
+    p.add_argument("--model", help="model directory (default: RADIO_MODEL_DIR or the current)")
+    p.add_argument("--listeners", type=int, default=200, help="listeners sending events")
+    p.add_argument("--events-per-listener", type=int, default=1000, help="events per listener")
+    p.add_argument("--workers", type=int, default=2, help="workers at the start")
+    p.add_argument("--kills", type=int, default=5, help="worker SIGKILLs (each restarted)")
+    p.add_argument("--rate", type=float, default=1500.0, help="events sent per second")
+    p.add_argument("--seed", type=int, default=1, help="seed of the events and the kill times")
+    p.add_argument(
+        "--broker-restarts", type=int, default=1, help="broker SIGKILLs (none with --broker)"
+    )
 
     command("settings", "print every setting with its env var, type, default and doc")
     return parser

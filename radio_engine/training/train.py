@@ -6,16 +6,22 @@ another listener); sampled softmax over in-batch targets plus popularity-sampled
 the log-q correction; truncated back-propagation every `bptt` steps. Epochs are chosen on a
 validation split (the last day of each fold); the blend of GRU and session signals is tuned on
 the same split; then the model is refit on everything for the chosen epochs and exported.
+
+Training stops on epoch and step counts only, so the same data, seed and command give the same
+model on any machine under any load. --max-minutes is an opt-in guard: it ends a phase between
+epochs, and the console, report.md and the manifest then say so and what it cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +29,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from radio_engine.model.inputs import CONTEXT_NAMES, FEEDBACK_INDEX, context_features
 from radio_engine.settings import Settings
@@ -32,6 +37,7 @@ from radio_engine.training.baselines import artist_tracks, session_indicators
 from radio_engine.training.data import Events, data_sha256, load_events, split_last_days
 from radio_engine.training.model import ListenerModel, reset_slots
 from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog
+from radio_engine.training.progress import Progress
 from radio_engine.training.session_memory import INDICATORS, SessionMemory
 
 NEW_SESSION = CONTEXT_NAMES.index("new_session")
@@ -44,6 +50,8 @@ ID_DROPOUT = 0.3
 #: one vector per track for input and output (GRU4Rec's "constrained embedding")
 TIED_TABLES = True
 LEARNING_RATE = 2e-3
+#: report.md's last section: the only lines that change from run to run (wall-clock times)
+TIMING_HEADER = "## Timing"
 
 
 @dataclass
@@ -89,6 +97,15 @@ class Vocab:
     @property
     def artist_index(self) -> dict[str, int]:
         return {a: i + 1 for i, a in enumerate(self.artists)}
+
+    @cached_property
+    def artist_of_track(self) -> np.ndarray:
+        """Artist index by track index (0 for the unknown track), built once per vocabulary.
+
+        Cached on the vocabulary itself: a cache keyed by id() could hand a later vocabulary
+        that reuses a freed one's address the wrong artists."""
+        aix = self.artist_index
+        return np.array([0, *(aix.get(a, 0) for a in self.track_artists)], dtype=np.int64)
 
 
 @dataclass
@@ -150,6 +167,19 @@ def session_parallel(users: list[np.ndarray], batch: int, seed: int) -> Any:
         pos += 1
 
 
+def session_parallel_steps(users: list[np.ndarray], batch: int, seed: int) -> int:
+    """How many steps session_parallel(users, batch, seed) yields, without walking the events.
+
+    Each listener fills the first free slot for len - 1 steps, in the same shuffled order, so
+    the count is when the last slot frees (a progress total that ends at 100 %)."""
+    rng = np.random.default_rng(seed)
+    free = [0] * batch
+    for i in rng.permutation(len(users)):
+        if len(users[i]) >= 2:
+            heapq.heappush(free, heapq.heappop(free) + len(users[i]) - 1)
+    return max(free)
+
+
 def train_epoch(
     model: ListenerModel,
     data: Encoded,
@@ -161,6 +191,7 @@ def train_epoch(
     seed: int,
     progress: bool,
     id_dropout: float = 0.0,
+    desc: str = "train",
 ) -> float:
     """One pass over every listener's history; returns the mean loss.
 
@@ -184,17 +215,8 @@ def train_epoch(
     memory = SessionMemory(batch)
     losses: list[float] = []
     pending: list[torch.Tensor] = []
-    total = sum(max(0, len(u) - 1) for u in data.users) // batch
-    for step, (rows, targets, reset) in enumerate(
-        tqdm(
-            session_parallel(data.users, batch, seed),
-            total=total,
-            desc="train",
-            unit="step",
-            disable=not (progress and sys.stderr.isatty()),
-            leave=False,
-        )
-    ):
+    shown = Progress(desc, session_parallel_steps(data.users, batch, seed), enabled=progress)
+    for step, (rows, targets, reset) in enumerate(session_parallel(data.users, batch, seed)):
         live = torch.from_numpy(rows >= 0)
         r = torch.from_numpy(np.maximum(rows, 0))
         t = torch.from_numpy(np.maximum(targets, 0))
@@ -210,7 +232,9 @@ def train_epoch(
         target_ids = ids[t]
         sampled = torch.multinomial(sample_p, negatives, replacement=True, generator=sampler)
         cand = torch.cat([target_ids, sampled])
-        cand_artists = torch.cat([artists[t], torch.from_numpy(_artist_of(vocab, sampled.numpy()))])
+        cand_artists = torch.cat(
+            [artists[t], torch.from_numpy(vocab.artist_of_track[sampled.numpy()])]
+        )
         out_ids = cand
         if id_dropout:  # a candidate scored without its id, as a track new to the model is
             out_ids = cand.masked_fill(torch.rand(len(cand), generator=sampler) < id_dropout, 0)
@@ -235,20 +259,9 @@ def train_epoch(
             losses.append(loss.item())
             pending = []
             h = h.detach()
+        shown.update(**({"loss": float(np.mean(losses[-100:]))} if losses else {}))
+    shown.close()
     return float(np.mean(losses)) if losses else float("nan")
-
-
-_ARTIST_CACHE: dict[int, np.ndarray] = {}
-
-
-def _artist_of(vocab: Vocab, track_index: np.ndarray) -> np.ndarray:
-    key = id(vocab)
-    if key not in _ARTIST_CACHE:
-        aix = vocab.artist_index
-        _ARTIST_CACHE[key] = np.array(
-            [0, *(aix.get(a, 0) for a in vocab.track_artists)], dtype=np.int64
-        )
-    return _ARTIST_CACHE[key][track_index]
 
 
 @torch.no_grad()
@@ -325,7 +338,7 @@ def validate(
     n_vocab = len(vocab.track_ids)
     _, track_out = model.tracks(
         torch.arange(1, n_vocab + 1),
-        torch.from_numpy(_artist_of(vocab, np.arange(1, n_vocab + 1))),
+        torch.from_numpy(vocab.artist_of_track[1:]),
         *(part[1:] for part in vocab.audio_table(model.dims["audio_embedding"])),
     )
     track_out = track_out.numpy()
@@ -348,6 +361,38 @@ def validate(
     return out
 
 
+@dataclass(frozen=True)
+class EarlyStop:
+    """A phase that the opt-in --max-minutes guard ended between epochs, and what that cost."""
+
+    phase: str
+    after_epoch: int
+    epochs: int
+    limit_minutes: float
+
+    @property
+    def skipped(self) -> int:
+        """Epochs of the phase that never ran."""
+        return self.epochs - self.after_epoch
+
+    def describe(self) -> str:
+        """One plain sentence for the console and report.md."""
+        return (
+            f"{self.phase} STOPPED EARLY by --max-minutes {self.limit_minutes:g}: after epoch "
+            f"{self.after_epoch} of {self.epochs}, {self.skipped} epoch(s) skipped"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The same facts for the manifest's metrics."""
+        return {
+            "phase": self.phase,
+            "after_epoch": self.after_epoch,
+            "epochs": self.epochs,
+            "epochs_skipped": self.skipped,
+            "limit_minutes": self.limit_minutes,
+        }
+
+
 def fit(
     events: Events,
     vocab: Vocab,
@@ -356,13 +401,17 @@ def fit(
     seed: int,
     id_only: bool,
     progress: bool,
-    deadline: float,
+    deadline: float | None = None,
     valid: ValidationPairs | None = None,
     log: list[dict[str, Any]] | None = None,
     dropout: float = DROPOUT,
-) -> ListenerModel:
-    """Train a fresh model for `epochs` (or until the deadline), validating after each epoch;
-    with `valid`, the epoch with the best validation HR@20 is kept."""
+    phase: str = "train",
+) -> tuple[ListenerModel, int]:
+    """Train a fresh model for `epochs`, validating after each; returns (model, epochs run).
+
+    With `valid`, the epoch with the best validation HR@20 is kept. `deadline` (monotonic
+    seconds, opt-in) is only looked at between epochs: an epoch always runs whole, so a model
+    trained to a given epoch is the same whatever the machine's speed."""
     torch.manual_seed(seed)
     model = ListenerModel(
         len(vocab.track_ids), len(vocab.artists), id_only=id_only, dropout=dropout, tied=TIED_TABLES
@@ -378,6 +427,8 @@ def fit(
     )
     data = encode(events, vocab)
     best_state, best_hr = None, -1.0
+    fit_started = time.monotonic()
+    ran = 0
     for epoch in range(epochs):
         started = time.monotonic()
         loss = train_epoch(
@@ -391,12 +442,9 @@ def fit(
             seed=seed + epoch,
             progress=progress,
             id_dropout=ID_DROPOUT,
+            desc=f"{phase} epoch {epoch + 1}/{epochs}",
         )
-        entry: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "loss": loss,
-            "seconds": time.monotonic() - started,
-        }
+        entry: dict[str, Any] = {"epoch": epoch + 1, "loss": loss}
         if valid is not None:
             scores = validate(model, valid, vocab)
             entry.update({f"valid_{name}": v for name, v in scores.items() if name != "pairs"})
@@ -406,21 +454,26 @@ def fit(
                     {k: v.clone() for k, v in model.state_dict().items()},
                 )
         entry["session_weights"] = [round(float(w), 3) for w in model.session_weights.detach()]
+        entry["seconds"] = time.monotonic() - started  # with validation
+        ran = epoch + 1
         if log is not None:
             log.append(entry)
         if progress:
+            figures = ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in entry.items()
+                if k not in ("epoch", "seconds")
+            )
             print(
-                "  "
-                + ", ".join(
-                    f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()
-                ),
+                f"  {phase} epoch {ran}/{epochs}: {figures}; "
+                f"{entry['seconds']:.0f} s, {time.monotonic() - fit_started:.0f} s elapsed",
                 flush=True,
             )
-        if time.monotonic() > deadline:
+        if deadline is not None and time.monotonic() > deadline:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return model.eval()
+    return model.eval(), ran
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -428,8 +481,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     torch.set_num_threads(2)
     started = time.monotonic()
-    budget_min = args.max_minutes or 12.0
-    deadline = started + budget_min * 60
+    limit = args.max_minutes
+    deadline = None if limit is None else started + limit * 60
     out = Path(args.out)
     events = load_events(args.events)
     if args.valid:
@@ -441,25 +494,38 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"({len(np.unique(train.user_id))} listeners)",
         flush=True,
     )
-    audio_module, audio_history, track_audio = _audio(args, deadline)
+    audio_started = time.monotonic()
+    audio_module, audio_history, track_audio = _audio(args)
+    audio_seconds = time.monotonic() - audio_started
     vocab = Vocab.build(train, track_audio)
-    epochs = args.epochs or 6
+    epochs = args.epochs
     history: list[dict[str, Any]] = []
+    stops: list[EarlyStop] = []
+
+    def note_stop(phase: str, ran: int, planned: int) -> None:
+        """Record and print a phase that the time limit ended before its last epoch."""
+        if limit is not None and ran < planned:
+            stops.append(EarlyStop(phase, ran, planned, limit))
+            print(f"train: {stops[-1].describe()}", flush=True)
+
     print(
-        f"train: phase 1, {epochs} epochs at most on the training split, validated each epoch",
+        f"train: phase 1, {epochs} epochs on the training split, validated each epoch"
+        + ("" if limit is None else f" (--max-minutes {limit:g}: may stop between epochs)"),
         flush=True,
     )
-    model = fit(
+    model, ran = fit(
         train,
         vocab,
         epochs=epochs,
         seed=args.seed,
         id_only=args.id_only,
         progress=True,
-        deadline=started + budget_min * 60 * 0.45,
+        deadline=deadline,
         valid=ValidationPairs.build(train, valid, vocab),
         log=history,
+        phase="phase 1",
     )
+    note_stop("phase 1 (epoch choice)", ran, epochs)
     best = max(history, key=lambda e: e.get("valid_hr", -1))
     spec_extra: dict[str, Any] = {"id_only": bool(args.id_only)}
     blend_info: dict[str, Any] = {}
@@ -486,7 +552,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"train: phase 2, refit on all {len(events)} events for {final_epochs} epochs", flush=True
     )
     full_vocab = Vocab.build(events, track_audio) if not args.valid else vocab
-    final = fit(
+    final, ran = fit(
         events if not args.valid else train,
         full_vocab,
         epochs=final_epochs,
@@ -494,17 +560,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         id_only=args.id_only,
         progress=True,
         deadline=deadline,
+        phase="phase 2",
     )
+    note_stop("phase 2 (refit)", ran, final_epochs)
     summary = {
         "valid_hr@20": best.get("valid_hr"),
         "valid_mrr@20": best.get("valid_mrr"),
         "valid_hr@20_gru_alone": best.get("valid_gru_hr"),
         "valid_hr@20_indicators_alone": best.get("valid_signals_hr"),
         "valid_blend": blend_info.get("valid", {}),
-        "epochs": final_epochs,
+        "epochs": ran,
         "session_weights": dict(
             zip(INDICATORS, final.session_weights.detach().tolist(), strict=True)
         ),
+        "audio_steps": args.audio_steps if args.audio else 0,
+        "max_minutes": limit,
+        "stopped_early": [stop.as_dict() for stop in stops],
     }
     export_with_vocab(
         final,
@@ -517,12 +588,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         trained=True,
     )
     _save_rules(events if not args.valid else train, out)
-    _report(
-        out, history, audio_history, summary, time.monotonic() - started, len(train), len(valid)
-    )
+    timing = {"total": time.monotonic() - started, "audio": audio_seconds}
+    _report(out, history, audio_history, summary, stops, timing, len(train), len(valid))
     print(
         f"train: model written to {out} in {(time.monotonic() - started) / 60:.1f} min; "
-        f"validation HR@20 {best.get('valid_hr', 0):.4f} (GRU + session indicators)",
+        f"validation HR@20 {best.get('valid_hr', 0):.4f} (GRU + session indicators)"
+        + "".join(f"; {stop.describe()}" for stop in stops),
         flush=True,
     )
     return 0
@@ -547,12 +618,10 @@ def export_with_vocab(
     )
 
 
-def _audio(
-    args: argparse.Namespace, deadline: float
-) -> tuple[Any, list[float], dict[str, np.ndarray]]:
-    """With --audio: the audio encoder trained on the clips (no labels used) and the embedding
-    of every clip by track id (--metadata or a metadata.csv in the folder names them, as
-    produce-audio does; otherwise every audio file, named by its stem)."""
+def _audio(args: argparse.Namespace) -> tuple[Any, list[float], dict[str, np.ndarray]]:
+    """With --audio: the audio encoder trained on the clips for --audio-steps (no labels used)
+    and the embedding of every clip by track id (--metadata or a metadata.csv in the folder
+    names them, as produce-audio does; otherwise every audio file, named by its stem)."""
     if not args.audio:
         return None, [], {}
     from radio_engine.audio.decode import load_audio_file
@@ -564,12 +633,15 @@ def _audio(
     metadata = Path(args.metadata) if getattr(args, "metadata", None) else folder / "metadata.csv"
     # a metadata.csv (--metadata, or in the folder) names the clips; other files are not used
     tracks = read_metadata(metadata, metadata.parent) if metadata.is_file() else find_tracks(folder)
-    features = [
-        track_features(*load_audio_file(t.path))
-        for t in tqdm(tracks, desc="audio features", unit="clip", disable=not sys.stderr.isatty())
-    ]
-    minutes = max(0.5, min(2.0, (deadline - time.monotonic()) / 60 * 0.15))
-    module, history = train_audio_encoder(features, max_minutes=minutes)
+    print(f"train: audio features of {len(tracks)} clips", flush=True)
+    shown = Progress("audio features", len(tracks))
+    features = []
+    for t in tracks:
+        features.append(track_features(*load_audio_file(t.path)))
+        shown.update()
+    shown.close()
+    print(f"train: audio encoder, {args.audio_steps} steps", flush=True)
+    module, history = train_audio_encoder(features, steps=args.audio_steps)
     embeddings = embed_clips(module, features)
     return module, history["loss"], {t.track_id: e for t, e in zip(tracks, embeddings, strict=True)}
 
@@ -589,11 +661,15 @@ def _report(
     history: list[dict[str, Any]],
     audio_loss: list[float],
     summary: dict[str, Any],
-    seconds: float,
+    stops: list[EarlyStop],
+    timing: dict[str, float],
     n_train: int,
     n_valid: int,
 ) -> None:
-    """training.png (curves) and report.md / report.json next to the model."""
+    """training.png (curves) and report.md / report.json next to the model.
+
+    Wall-clock figures go only under "timing" (report.json) and the last section of report.md,
+    "## Timing", so everything before it is the same for the same data, seed and command."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -616,30 +692,41 @@ def _report(
         axes[2].set(title="audio encoder: InfoNCE", xlabel="step")
     fig.tight_layout()
     fig.savefig(out / "training.png", dpi=110)
+    epoch_seconds = [h["seconds"] for h in history]
     report = {
-        "seconds": seconds,
         "train_events": n_train,
         "valid_events": n_valid,
-        "history": history,
+        "history": [{k: v for k, v in h.items() if k != "seconds"} for h in history],
         "metrics": summary,
+        "timing": {"seconds": timing, "phase1_epoch_seconds": epoch_seconds},
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
     nan = float("nan")
+    limit = summary.get("max_minutes")
     lines = [
         "# Training report",
         "",
-        f"{n_train} training / {n_valid} validation events; {seconds / 60:.1f} min.",
+        f"{n_train} training / {n_valid} validation events; refit: {summary['epochs']} epoch(s); "
+        f"audio encoder: {summary.get('audio_steps', 0)} steps.",
+        "",
+        "Stopped on epoch and step counts only."
+        if limit is None
+        else f"Time limit --max-minutes {limit:g} (checked between epochs only).",
+    ]
+    for stop in stops:
+        lines += ["", f"**{stop.describe()}.**"]
+    lines += [
         "",
         "Validation HR@20 / MRR@20 on next-track pairs of the validation sessions: the GRU with",
         "the session indicators it trains beside (what epochs are chosen by), each part alone.",
         "",
-        "| epoch | loss | HR@20 | MRR@20 | HR@20 GRU alone | HR@20 indicators alone | seconds |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| epoch | loss | HR@20 | MRR@20 | HR@20 GRU alone | HR@20 indicators alone |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
         f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid_hr', nan):.4f} | "
         f"{h.get('valid_mrr', nan):.4f} | {h.get('valid_gru_hr', nan):.4f} | "
-        f"{h.get('valid_signals_hr', nan):.4f} | {h['seconds']:.0f} |"
+        f"{h.get('valid_signals_hr', nan):.4f} |"
         for h in history
     ]
     lines += [
@@ -648,5 +735,13 @@ def _report(
         "(hr_served vs hr_served_no_gru: the same pairs with the GRU switched off).",
         "",
         "![curves](training.png)",
+        "",
+        TIMING_HEADER,
+        "",
+        f"Wall clock on this machine (varies with load; nothing above depends on it): "
+        f"{timing['total'] / 60:.1f} min in all, audio features and encoder {timing['audio']:.0f} s, "
+        "phase-1 epochs (train + validation) "
+        + ", ".join(f"{s:.0f}" for s in epoch_seconds)
+        + " s.",
     ]
     (out / "report.md").write_text("\n".join(lines) + "\n")

@@ -14,6 +14,7 @@ from radio_engine.cli import main
 from radio_engine.model.runtime import ServingModel
 from radio_engine.settings import Settings
 from radio_engine.training import train
+from radio_engine.training.audio_model import AUDIO_STEPS
 from radio_engine.training.data import load_events
 from radio_engine.training.simulated_listeners import (
     ClipTable,
@@ -115,8 +116,9 @@ def test_held_out_clips_reach_the_listeners_they_fit_by_their_audio(
         valid=None,
         audio=str(GAME_MUSIC),
         out=str(tmp_path / "model"),
-        epochs=None,
-        max_minutes=20.0,  # never the limit here: the default 6 epochs run whole
+        epochs=6,
+        audio_steps=AUDIO_STEPS,
+        max_minutes=None,
         seed=0,
         id_only=False,
     )

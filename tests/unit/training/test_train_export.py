@@ -18,7 +18,14 @@ from radio_engine.settings import Settings
 from radio_engine.training.data import Events, load_events, split_last_days, write_events_csv
 from radio_engine.training.export import export_model
 from radio_engine.training.model import ListenerModel, reset_slots
-from radio_engine.training.train import Vocab, encode, export_with_vocab, run, session_parallel
+from radio_engine.training.train import (
+    Vocab,
+    encode,
+    export_with_vocab,
+    run,
+    session_parallel,
+    session_parallel_steps,
+)
 
 EVENTS_CSV = Settings().data_path / "30music" / "events.csv"
 
@@ -95,6 +102,7 @@ def test_reset_only_touches_slots_that_change_listener() -> None:
 def test_session_parallel_walks_each_listener_in_order_and_resets_on_change() -> None:
     users = [np.array([0, 1, 2]), np.array([3, 4]), np.array([5, 6, 7, 8])]
     steps = list(session_parallel(users, batch=2, seed=0))
+    assert session_parallel_steps(users, batch=2, seed=0) == len(steps)
     seen: dict[int, list[tuple[int, int]]] = {}
     for rows, targets, reset in steps:
         for slot in range(2):
@@ -155,7 +163,8 @@ def test_a_short_real_training_run_exports_a_servable_model(tmp_path: Path) -> N
         metadata=None,
         out=str(tmp_path / "model"),
         epochs=1,
-        max_minutes=2.0,
+        audio_steps=0,
+        max_minutes=None,
         seed=3,
         id_only=False,
     )
