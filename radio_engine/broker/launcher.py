@@ -215,15 +215,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@contextlib.contextmanager
-def running_broker(
-    settings: Settings, *, fresh: bool = True, isolated: bool = False
-) -> Iterator[Settings]:
-    """A broker for the duration of a block; yields the settings that point at it.
+@dataclass
+class RunningBroker:
+    """A broker a block is using: the caller's settings pointed at it, and, when the block
+    started it, its own settings and files (so it can be crashed and started again)."""
 
-    isolated=True picks free ports and a scratch home for the broker's files (tests); its jars
-    still come from the shared cache. A broker that was already answering is left running.
-    """
+    settings: Settings
+    own: Settings | None = None
+    paths: BrokerPaths | None = None
+
+    def crash(self) -> None:
+        """SIGKILL the broker: a crash, nothing flushed or handed over."""
+        if self.paths is None:
+            raise RuntimeError("this broker was not started here; it cannot be crashed")
+        pid = read_pid(self.paths)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        try:
+            os.waitpid(pid, 0)  # started by this process: reap it, or it lingers as a zombie
+        except ChildProcessError:
+            host, port = split_host_port(self.settings.broker)
+            while port_open(host, port):
+                time.sleep(0.1)
+        self.paths.pid.unlink(missing_ok=True)
+
+    def start_again(self) -> None:
+        """Start the broker again on its own data (after `crash`)."""
+        if self.own is None:
+            raise RuntimeError("this broker was not started here")
+        self.paths = start(self.own, fresh=False)
+
+
+@contextlib.contextmanager
+def broker_for(
+    settings: Settings, *, fresh: bool = True, isolated: bool = False
+) -> Iterator[RunningBroker]:
+    """A broker for the duration of a block (see `running_broker`), as a handle."""
     scratch: Path | None = None
     if isolated:
         ensure_kafka_jars(settings.home_path, settings.kafka_version)
@@ -238,15 +267,32 @@ def running_broker(
         broker_settings = settings
     host, port = split_host_port(broker_settings.broker)
     owned = not port_open(host, port)
-    paths = start(broker_settings, fresh=fresh) if owned else broker_paths(broker_settings)
-    try:
-        # callers keep their own home (models, caches); only the broker address changes
-        yield settings.with_overrides(
+    # callers keep their own home (models, caches); only the broker address changes
+    handle = RunningBroker(
+        settings.with_overrides(
             broker=broker_settings.broker,
             broker_controller_port=broker_settings.broker_controller_port,
         )
+    )
+    if owned:
+        handle.own, handle.paths = broker_settings, start(broker_settings, fresh=fresh)
+    try:
+        yield handle
     finally:
-        if owned:
-            stop(paths)
+        if owned and handle.paths is not None:
+            stop(handle.paths)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_broker(
+    settings: Settings, *, fresh: bool = True, isolated: bool = False
+) -> Iterator[Settings]:
+    """A broker for the duration of a block; yields the settings that point at it.
+
+    isolated=True picks free ports and a scratch home for the broker's files (tests); its jars
+    still come from the shared cache. A broker that was already answering is left running.
+    """
+    with broker_for(settings, fresh=fresh, isolated=isolated) as broker:
+        yield broker.settings

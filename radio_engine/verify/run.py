@@ -3,7 +3,9 @@ doubled (in the spirit of Kafka Streams' exactly-once system test).
 
 A generator sends numbered events for many listeners (with event_ids, some retried like a
 player) at a steady rate. Meanwhile two or more workers run; one is SIGKILLed at seeded random
-moments and restarted on its own data, a worker is added and one removed, so partitions move.
+moments and restarted on its own data, a worker is added and one removed, so partitions move;
+the broker itself may be SIGKILLed and started again (the sender then resends what was not
+acked, as a player would: the event_ids make that harmless).
 When every worker has caught up, the changelog and the queue topic are read back and checked
 against an offline replay of the same events (checks.py). Last, a worker with no local data
 rebuilds the state from the changelog, and its lookups must equal the changelog's states.
@@ -26,8 +28,9 @@ import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
-from radio_engine.broker.launcher import free_port
+from radio_engine.broker.launcher import RunningBroker, free_port
 from radio_engine.broker.topics import ensure_topics
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.runtime import ServingModel
@@ -52,6 +55,7 @@ class Chaos:
     rate: float = 1500.0
     seed: int = 1
     catch_up_s: float = 300.0
+    broker_restarts: int = 0
 
 
 @dataclass
@@ -61,6 +65,8 @@ class Report:
     events_sent: int = 0
     listeners: int = 0
     kills: int = 0
+    broker_restarts: int = 0
+    resent: int = 0
     joins: int = 0
     leaves: int = 0
     send_s: float = 0.0
@@ -82,6 +88,8 @@ class Report:
             ("events sent (with player retries)", f"{self.events_sent:,}"),
             ("listeners", f"{self.listeners:,}"),
             ("worker SIGKILLs (then restarted)", str(self.kills)),
+            ("broker SIGKILLs (then restarted)", str(self.broker_restarts)),
+            ("events resent after a failed send", f"{self.resent:,}"),
             ("workers added / removed (rebalances)", f"{self.joins} / {self.leaves}"),
             ("seconds sending / catching up", f"{self.send_s:.1f} / {self.catch_up_s:.1f}"),
             ("listeners checked", f"{v.checked:,} of {v.listeners:,}"),
@@ -141,8 +149,12 @@ def verify(
     chaos: Chaos,
     workdir: Path,
     say: Callable[[str], None] = print,
+    broker: RunningBroker | None = None,
 ) -> Report:
-    """One verification run against the broker `base.broker`; topics and group of its own."""
+    """One verification run against the broker `base.broker`; topics and group of its own.
+    `broker` (one this process started) is needed for `chaos.broker_restarts`."""
+    if chaos.broker_restarts and (broker is None or broker.paths is None):
+        raise ValueError("broker restarts need a broker this run started (no --broker)")
     run_id = f"verify-{time.time_ns() % 10**9}"
     settings = base.with_overrides(
         model_dir=str(model_dir),
@@ -169,7 +181,7 @@ def verify(
         for _ in range(chaos.workers):
             workers.start()
         say(f"==> {chaos.workers} workers up; sending {len(events):,} events")
-        asyncio.run(_send_with_chaos(settings, events, chaos, workers, report))
+        asyncio.run(_send_with_chaos(settings, events, chaos, workers, report, broker))
         say(f"==> sent in {report.send_s:.1f} s; waiting for the workers to catch up")
         started = time.monotonic()
         asyncio.run(_wait_caught_up(settings, chaos.catch_up_s))
@@ -192,12 +204,14 @@ async def _send_with_chaos(
     chaos: Chaos,
     workers: Workers,
     report: Report,
+    broker: RunningBroker | None,
 ) -> None:
     """Send at `chaos.rate` while the kills and the membership changes happen on schedule."""
     rng = random.Random(chaos.seed)
     duration = len(events) / chaos.rate
     actions: list[tuple[float, str]] = [(rng.uniform(0.1, 0.9), "kill") for _ in range(chaos.kills)]
     actions += [(0.3, "join"), (0.6, "leave")]
+    actions += [(rng.uniform(0.2, 0.8), "broker") for _ in range(chaos.broker_restarts)]
     actions.sort()
     started = time.monotonic()
 
@@ -207,6 +221,13 @@ async def _send_with_chaos(
             if action == "kill":
                 await asyncio.to_thread(workers.kill_and_restart, rng)
                 report.kills += 1
+            elif action == "broker" and broker is not None:
+                workers.say("SIGKILL the broker")
+                await asyncio.to_thread(broker.crash)
+                await asyncio.sleep(rng.uniform(1.0, 3.0))
+                await asyncio.to_thread(broker.start_again)
+                workers.say("broker restarted")
+                report.broker_restarts += 1
             elif action == "join":
                 await asyncio.to_thread(workers.start)
                 workers.say("a worker joins")
@@ -221,13 +242,21 @@ async def _send_with_chaos(
     try:
         step = max(1, int(chaos.rate / 10))
         for i in range(0, len(events), step):
-            sends = [
-                await producer.send(
-                    settings.topic_listens, orjson.dumps(e), key=e["listener_id"].encode()
-                )
-                for e in events[i : i + step]
-            ]
-            await asyncio.gather(*sends)  # acked by the broker: really sent
+            chunk = events[i : i + step]
+            while True:
+                try:
+                    sends = [
+                        await producer.send(
+                            settings.topic_listens, orjson.dumps(e), key=e["listener_id"].encode()
+                        )
+                        for e in chunk
+                    ]
+                    await asyncio.gather(*sends)  # acked by the broker: really sent
+                    break
+                except KafkaError as exc:  # the broker is down: resend, as a player would
+                    workers.say(f"send failed ({type(exc).__name__}); resending {len(chunk)}")
+                    report.resent += len(chunk)
+                    await asyncio.sleep(1.0)
             await asyncio.sleep(max(0.0, started + (i + step) / chaos.rate - time.monotonic()))
         report.send_s = time.monotonic() - started
     finally:
@@ -345,7 +374,7 @@ def _same_state(view: dict[str, Any], state: ListenerState) -> bool:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """The CLI: verify on the broker given (or a fresh dev broker); exit 0 only on PASS."""
-    from radio_engine.broker.launcher import running_broker
+    from radio_engine.broker.launcher import broker_for
 
     model_dir = Path(args.model) if args.model else settings.model_path
     if not (model_dir / "manifest.json").exists():
@@ -360,10 +389,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         kills=args.kills,
         rate=args.rate,
         seed=args.seed,
+        broker_restarts=0 if args.broker else args.broker_restarts,  # only a broker we own
     )
     workdir = Path(tempfile.mkdtemp(prefix="radio-verify-"))
-    with running_broker(settings, isolated=not args.broker) as broker_settings:
-        print(f"==> broker {broker_settings.broker}; work dir {workdir}", flush=True)
-        report = verify(broker_settings, model_dir, chaos, workdir)
+    with broker_for(settings, isolated=not args.broker) as broker:
+        print(f"==> broker {broker.settings.broker}; work dir {workdir}", flush=True)
+        report = verify(broker.settings, model_dir, chaos, workdir, broker=broker)
     print(report.table(), flush=True)
     return 0 if report.ok else 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from radio_engine.broker.launcher import broker_for
 from radio_engine.settings import Settings
 from radio_engine.verify.run import Chaos, verify
 
@@ -20,3 +21,20 @@ def test_crashes_and_rebalances_lose_and_double_nothing(
     assert report.verdict.checked == 30 and not report.verdict.mismatches, report.table()
     assert report.rebuilt_checked > 0 and report.rebuilt_mismatches == 0, report.table()
     assert report.ok
+
+
+def test_a_broker_crash_under_load_loses_and_doubles_nothing(
+    slice_model: Path, tmp_path: Path
+) -> None:
+    """The broker is SIGKILLed mid-run and started again (a broker of this test's own): the
+    workers resume by themselves and the same checks hold."""
+    chaos = Chaos(
+        listeners=20, events_per_listener=40, workers=2, kills=0, broker_restarts=1, rate=100.0
+    )
+    with broker_for(Settings.from_env(), isolated=True) as broker:
+        settings = broker.settings.with_overrides(topic_partitions=4)
+        report = verify(settings, slice_model, chaos, tmp_path, broker=broker)
+    print(report.table())
+    assert report.broker_restarts == 1
+    assert report.verdict.checked == 20 and not report.verdict.mismatches, report.table()
+    assert report.ok, report.table()
