@@ -118,16 +118,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp_name, running_broker(base, isolated=True) as broker:
         tmp = Path(tmp_name)
         app_id = f"fuzz-{time.time_ns() % 10**6}"
-        settings = broker.with_overrides(
+        settings = broker.for_app(
+            app_id,
             model_dir=str(model_dir(base, tmp)),
-            app_id=app_id,
             worker_port=free_port(),
             worker_data_dir=str(tmp / "data"),
-            topic_listens=f"{app_id}.listens",
-            topic_queues=f"{app_id}.queues",
-            topic_audio=f"{app_id}.audio",
-            topic_tracks=f"{app_id}.tracks",
-            topic_dead_letters=f"{app_id}.dead-letters",
             audio_max_chunk_bytes=LIMITS.max_chunk_bytes,
             audio_max_track_seconds=LIMITS.max_track_seconds,
         )

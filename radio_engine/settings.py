@@ -49,6 +49,14 @@ class Settings:
         "127.0.0.1", "host name other workers reach this one at (its /queues/<id> redirects)"
     )
     worker_data_dir: str = _setting("", "Faust data dir (empty: <home>/worker-<port>)")
+    group_session_timeout_s: float = _setting(
+        10.0,
+        "seconds without a heartbeat before the group drops a worker: a killed worker's "
+        "partitions wait this long to move, a restarted one this long to rejoin (>= 6)",
+    )
+    table_standby_replicas: int = _setting(
+        0, "other workers that keep a standby copy of each listener-table partition (Faust)"
+    )
     batch_max: int = _setting(1024, "most listen events fetched into one micro-batch")
     fetch_max_wait_s: float = _setting(
         0.01, "longest time the broker holds a fetch with no new data (latency floor), seconds"
@@ -108,6 +116,19 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the given fields replaced (None values are ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def for_app(self, app_id: str, **overrides: Any) -> Settings:
+        """A copy for another app id, with topics of its own named after it (a run, a test or a
+        benchmark that must never read another's records)."""
+        return self.with_overrides(
+            app_id=app_id,
+            topic_listens=f"{app_id}.listens",
+            topic_queues=f"{app_id}.queues",
+            topic_audio=f"{app_id}.audio",
+            topic_tracks=f"{app_id}.tracks",
+            topic_dead_letters=f"{app_id}.dead-letters",
+            **overrides,
+        )
 
     @property
     def home_path(self) -> Path:

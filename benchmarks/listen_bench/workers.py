@@ -116,15 +116,10 @@ class Workers:
 
 def worker_settings(base: Settings, model: Path, app_id: str, tmp: Path) -> Settings:
     """Settings for a fresh app id: its own topics, so one run never reads another's records."""
-    return base.with_overrides(
-        app_id=app_id,
+    return base.for_app(
+        app_id,
         model_dir=str(model),
         topic_partitions=PARTITIONS,
-        topic_listens=f"{app_id}.listens",
-        topic_queues=f"{app_id}.queues",
-        topic_audio=f"{app_id}.audio",
-        topic_tracks=f"{app_id}.tracks",
-        topic_dead_letters=f"{app_id}.dead-letters",
         worker_data_dir=str(tmp / f"{app_id}-data"),
     )
 

@@ -156,15 +156,7 @@ def verify(
     if chaos.broker_restarts and (broker is None or broker.paths is None):
         raise ValueError("broker restarts need a broker this run started (no --broker)")
     run_id = f"verify-{time.time_ns() % 10**9}"
-    settings = base.with_overrides(
-        model_dir=str(model_dir),
-        app_id=run_id,
-        topic_listens=f"{run_id}.listens",
-        topic_queues=f"{run_id}.queues",
-        topic_audio=f"{run_id}.audio",
-        topic_tracks=f"{run_id}.tracks",
-        topic_dead_letters=f"{run_id}.dead-letters",
-    )
+    settings = base.for_app(run_id, model_dir=str(model_dir))
     asyncio.run(ensure_topics(settings))
     model = ServingModel(model_dir)
     events = plan_events(

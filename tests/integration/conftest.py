@@ -74,16 +74,11 @@ def worker_settings(
     base: Settings, tmp: Path, model_dir: Path, app_id: str, **overrides: object
 ) -> Settings:
     """Settings for one test's worker: its own app id (group, changelog), port and data dir."""
-    return base.with_overrides(
+    return base.for_app(
+        app_id,
         model_dir=str(model_dir),
-        app_id=app_id,
         worker_port=free_port(),
         worker_data_dir=str(tmp / f"data-{app_id}"),
-        topic_listens=f"{app_id}.listens",
-        topic_queues=f"{app_id}.queues",
-        topic_audio=f"{app_id}.audio",
-        topic_tracks=f"{app_id}.tracks",
-        topic_dead_letters=f"{app_id}.dead-letters",
         **overrides,
     )
 
