@@ -37,5 +37,6 @@ class Engine:
             model.version,
             max_chunk_bytes=settings.audio_max_chunk_bytes,
             max_track_seconds=settings.audio_max_track_seconds,
+            max_in_progress=settings.audio_max_tracks_in_progress,
         )
         return cls(model=model, catalog=catalog, selector=selector, listens=listens, audio=audio)

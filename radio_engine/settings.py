@@ -98,6 +98,9 @@ class Settings:
     seed: int = _setting(7, "seed for exploration and anything else random at serve time")
     audio_max_chunk_bytes: int = _setting(768 * 1024, "largest audio chunk accepted (bytes)")
     audio_max_track_seconds: float = _setting(1200.0, "longest track audio accepted (seconds)")
+    audio_max_tracks_in_progress: int = _setting(
+        64, "tracks assembled at once; a new one evicts the oldest (bounds memory)"
+    )
     data_dir: str = _setting("", "real data sets (empty: ../shared/data beside the checkout)")
     replay_speed: float = _setting(0.0, "replay speed-up over real time (0: as fast as possible)")
 

@@ -3,6 +3,9 @@
 Plain logic with no Kafka: the worker's audio agent feeds it raw messages in partition order and
 publishes what it returns. Each chunk is decoded on arrival and its MFCC frames computed at once,
 so the work is spread over the chunks and a finished track only costs the deltas and the encoder.
+At most `max_in_progress` tracks are assembled at once: a new track evicts the one started
+longest ago (its later chunks become out_of_order dead letters), so tracks whose last chunk
+never comes cannot grow the worker's memory without bound.
 """
 
 from __future__ import annotations
@@ -45,12 +48,15 @@ class AudioAssembler:
         *,
         max_chunk_bytes: int,
         max_track_seconds: float,
+        max_in_progress: int = 64,
     ) -> None:
         self.embed = embed
         self.model_version = model_version
         self.max_chunk_bytes = max_chunk_bytes
         self.max_track_seconds = max_track_seconds
-        self.in_progress: dict[str, TrackInProgress] = {}
+        self.max_in_progress = max_in_progress
+        self.in_progress: dict[str, TrackInProgress] = {}  # oldest start first
+        self.evicted = 0
 
     def accept(self, key: bytes | None, raw: bytes | None) -> dict[str, Any] | None:
         """Take one chunk message; return the finished track record, or None if more is due.
@@ -76,6 +82,10 @@ class AudioAssembler:
                 k: chunk["metadata"][k] for k in METADATA_FIELDS if k in chunk.get("metadata", {})
             }
             track = TrackInProgress(features=StreamingFeatures(), metadata=metadata)
+            self.in_progress.pop(track_id, None)  # a restart goes to the back of the line
+            while len(self.in_progress) >= max(self.max_in_progress, 1):
+                del self.in_progress[next(iter(self.in_progress))]
+                self.evicted += 1
             self.in_progress[track_id] = track
         else:
             track = self.in_progress.get(track_id)

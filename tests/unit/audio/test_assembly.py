@@ -75,6 +75,19 @@ def test_a_gap_in_the_sequence_is_out_of_order_and_abandons_the_track(
         a.accept(b"frontiers", messages[3])  # nothing in progress any more
 
 
+def test_tracks_that_never_finish_are_evicted_oldest_first(tiny_model: ServingModel) -> None:
+    """A producer that starts tracks and never sends their last chunk cannot grow memory."""
+    a = assembler(tiny_model, max_in_progress=2)
+    firsts = {name: chunk_messages(CLIP, name)[:2] for name in ("t1", "t2", "t3")}
+    for name, (first, _) in firsts.items():
+        assert a.accept(name.encode(), first) is None
+    assert list(a.in_progress) == ["t2", "t3"] and a.evicted == 1
+    with pytest.raises(BadMessage) as info:  # t1 was evicted: its next chunk has nowhere to go
+        a.accept(b"t1", firsts["t1"][1])
+    assert info.value.reason == "out_of_order" and "no track in progress" in info.value.error
+    assert a.accept(b"t3", firsts["t3"][1]) is None  # the ones kept go on
+
+
 def test_corrupt_and_oversize_audio_are_refused(tiny_model: ServingModel) -> None:
     a = assembler(tiny_model)
     corrupt = orjson.dumps(
