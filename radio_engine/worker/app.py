@@ -43,6 +43,15 @@ log = logging.getLogger(__name__)
 LISTENER_TABLE = "listeners"
 #: seconds between samples of the size gauges and the consumer lag
 GAUGES_INTERVAL_S = 2.0
+#: the listener changelog (compact, as Faust makes it) rolls small segments so the cleaner can
+#: reach all but the newest ~16 MiB per partition: a restart reads ~1 record per listener, not
+#: every state ever written (the cleaner never touches the active segment). Applied when Faust
+#: creates the topic; an existing topic keeps its configs (kafka-configs.sh changes them).
+CHANGELOG_CONFIGS = {
+    "segment.bytes": str(16 * 1024 * 1024),
+    "segment.ms": str(10 * 60 * 1000),
+    "min.cleanable.dirty.ratio": "0.1",
+}
 
 
 def build_app(settings: Settings, engine: Engine) -> faust.App:
@@ -62,7 +71,10 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_linger_ms=5,
         stream_recovery_delay=0.0,
-        table_standby_replicas=0,
+        table_standby_replicas=settings.table_standby_replicas,
+        # a SIGKILLed worker leaves no LeaveGroup: its restart (or the survivors) wait this long
+        broker_session_timeout=settings.group_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.group_session_timeout_s / 4),
         web_enabled=True,
         key_serializer="raw",  # every topic and the table carry bytes we encode ourselves
         value_serializer="raw",
@@ -83,6 +95,7 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         partitions=settings.topic_partitions,
         key_type=bytes,
         value_type=bytes,
+        extra_topic_configs=CHANGELOG_CONFIGS,
     )
     metrics.MODEL_INFO.labels(engine.model.version, str(engine.model.manifest.trained).lower()).set(
         1
