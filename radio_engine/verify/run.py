@@ -335,8 +335,14 @@ def _check_rebuild(
     worker = workers.start(data=fresh)
     sample = sorted(states)[:: max(1, len(states) // 25)]
     try:
-        pending = set(sample)
         deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # ready: partitions assigned and the table recovered
+            try:
+                worker.get("/health?ready=1")
+                break
+            except OSError:
+                time.sleep(0.5)
+        pending = set(sample)
         while pending and time.monotonic() < deadline:
             for lid in sorted(pending):
                 try:

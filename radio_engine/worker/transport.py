@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import faust
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
@@ -115,11 +116,43 @@ class BulkConsumer(faust_aiokafka.Consumer):
                 rest[tp] = batch
         if not hot or not self._may_process(generation):
             return rest
-        for topic, parts in hot.items():
+        for topic, fetched in hot.items():
+            parts = [(tp, batch) for tp, batch in fetched if await self._follows_on(tp, batch)]
+            if not parts:
+                continue
             await handlers[topic]([_hot_record(tp, r) for tp, batch in parts for r in batch])
             for tp, batch in parts:
                 await self.ack_fetched(tp, batch[0].offset, batch[-1].offset)
         return rest
+
+    async def _follows_on(self, tp: TP, batch: Sequence[Any]) -> bool:
+        """Whether a fetched batch starts where this worker's processing stands for `tp`.
+
+        A hole the broker did not make (records dropped during a rebalance whose seek back to
+        the committed offset failed, the partition being unassigned at that moment) would be
+        lost if the batch were processed: instead the partition is sought back to its
+        committed offset and the batch dropped, unacked, to come again. A hole that retention
+        made (its records are gone) is let through; `ack_fetched` records it as a gap.
+        """
+        committed = self._committed_offset[tp]
+        first = batch[0].offset
+        if committed is None or first <= committed or first - 1 in self._acked_index[tp]:
+            return True
+        earliest = (await self.earliest_offsets(tp)).get(tp)
+        if earliest is not None and earliest > committed:
+            return True
+        log.warning(
+            "%s: fetch starts at offset %d but %d..%d were never processed: seeking back",
+            tp,
+            first,
+            committed,
+            first - 1,
+        )
+        try:
+            await self.seek(tp, committed)
+        except IllegalStateError as exc:  # unassigned meanwhile: its new owner reads it
+            log.warning("%s: seek back failed (%r); dropping the batch", tp, exc)
+        return False
 
     def _may_process(self, generation: int) -> bool:
         """Whether fetched hot records may be processed now. Not while the app's flow is

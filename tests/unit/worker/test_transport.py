@@ -117,6 +117,47 @@ def test_while_the_flow_is_suspended_hot_records_are_dropped_unacked(
     assert len(seen) == 1 and c._new_offset(TP(LISTENS, 0)) == 5
 
 
+def test_a_fetch_past_records_never_processed_seeks_back_instead_of_losing_them(
+    app: RadioApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Committed at 20, fetched from 31 (a failed seek left 20..30 unread, still on the
+    broker): the batch is dropped unacked and the partition sought back to 20."""
+    tp = TP(LISTENS, 2)
+    seen = fetching(app, monkeypatch, {tp: records(31, 35)})
+    c = consumer_of(app)
+    c._committed_offset[tp] = 20
+    seeks: list[tuple[TP, int]] = []
+
+    async def earliest(*tps: TP) -> dict[TP, int]:
+        return {t: 0 for t in tps}
+
+    async def seek(partition: TP, offset: int) -> None:
+        seeks.append((partition, offset))
+
+    monkeypatch.setattr(c, "earliest_offsets", earliest)
+    monkeypatch.setattr(c, "seek", seek)
+    app.flow_control.resume()
+    asyncio.run(c._getmany(None, 1.0))
+    assert seen == [] and seeks == [(tp, 20)] and c._new_offset(tp) is None
+
+
+def test_a_hole_retention_made_is_processed_and_kept_as_a_gap(
+    app: RadioApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tp = TP(LISTENS, 2)
+    seen = fetching(app, monkeypatch, {tp: records(31, 35)})
+    c = consumer_of(app)
+    c._committed_offset[tp] = 20
+
+    async def earliest(*tps: TP) -> dict[TP, int]:
+        return {t: 31 for t in tps}  # 20..30 deleted by retention
+
+    monkeypatch.setattr(c, "earliest_offsets", earliest)
+    app.flow_control.resume()
+    asyncio.run(c._getmany(None, 1.0))
+    assert [r.offset for r in seen[0]] == [31, 32, 33, 34, 35] and c._new_offset(tp) == 36
+
+
 def test_the_fetch_wait_is_the_apps_setting() -> None:
     app = RadioApp("t-wait", broker="radio://127.0.0.1:9", fetch_max_wait_ms=10)
     thread = consumer_of(app)._new_consumer_thread()
