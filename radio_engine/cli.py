@@ -136,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=7, help="seed of the GRU training")
     p.add_argument("--id-only", action="store_true", help="ablation: no artist, no audio")
+    p.add_argument(
+        "--no-feedback",
+        action="store_true",
+        help="ablation: every event read as a play, every next event a target",
+    )
 
     p = command("split", "split events into train/validation by time (last day of each fold)")
     p.add_argument("--events", required=True)
@@ -170,12 +175,20 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate-simulated",
         "do held-out clips (audio only) reach the SIMULATED listeners whose taste they fit?",
     )
-    p.add_argument("--model", required=True, help="a model trained on the simulation's events")
+    p.add_argument("--model", help="a model trained on the simulation's events")
     p.add_argument("--simulation", required=True, help="the folder `simulate` wrote")
     p.add_argument("--audio", required=True)
     p.add_argument("--metadata", required=True)
-    p.add_argument("--k", type=int, default=10, help="queue length looked at")
+    p.add_argument("--k", type=int, help="queue length looked at (default 10; ablation 20)")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--feedback-ablation",
+        action="store_true",
+        help="instead: train GRUs with and without feedback on each listener's earlier "
+        "sessions, compare them on the later ones (no --model)",
+    )
+    p.add_argument("--epochs", type=int, default=6, help="--feedback-ablation: epochs per GRU")
+    p.add_argument("--seed", type=int, default=7, help="--feedback-ablation: training seed")
 
     p = command("verify", "crash workers while events flow, then prove none was lost or doubled")
     p.add_argument("--model", help="model directory (default: RADIO_MODEL_DIR or the current)")

@@ -234,6 +234,24 @@ class Pairs:
     def size(self) -> int:
         return int(self.start.shape[0])
 
+    def take(self, select: np.ndarray) -> Pairs:
+        """The selected pairs (a mask or indices) of the same log, e.g. accepted targets only."""
+        return Pairs(
+            self.log,
+            *(
+                getattr(self, name)[select]
+                for name in (
+                    "start",
+                    "length",
+                    "target_rows",
+                    "target_artists",
+                    "cold",
+                    "prev_event",
+                    "target_event",
+                )
+            ),
+        )
+
     @property
     def prev_position(self) -> np.ndarray:
         """Position in the log of the last prefix event of every pair [M]."""

@@ -50,6 +50,10 @@ VARIANTS = ("audio", "audio+artist", "shuffled audio")
 SHELF = 3
 #: the clips no simulated listener plays, written beside events.csv
 HOLDOUT_FILE = "holdout.csv"
+#: the label written beside events.csv: training reports name such data SIMULATED
+LABEL_FILE = "SIMULATED.md"
+#: a clip at or below this quantile of the listener's appeal (over the playable clips) is skipped
+SKIP_QUANTILE = 0.4
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,13 @@ def appeal(clips: ClipTable, favourites: list[str]) -> np.ndarray:
     return 2.0 * fav + 1.0 * np.isin(clips.artist_id, list(fav_artists)) + unit @ centroid
 
 
+def would_skip(clips: ClipTable, favourites: list[str], playable: np.ndarray) -> np.ndarray:
+    """bool per clip: the listener skips (or dislikes) it whenever it is played, the rule that
+    simulate_listeners applies: appeal at or below SKIP_QUANTILE of the playable clips'."""
+    a = appeal(clips, favourites)
+    return a <= np.quantile(a[playable], SKIP_QUANTILE)
+
+
 def simulate_listeners(
     clips: ClipTable, *, listeners: int = 300, holdout_share: float = 0.2, seed: int = 0
 ) -> Simulation:
@@ -137,7 +148,7 @@ def simulate_listeners(
         ).tolist()
         tastes[user] = favourites
         a = appeal(clips, favourites)
-        low, high, top = np.quantile(a[playable], [0.4, 0.75, 0.9])
+        low, high, top = np.quantile(a[playable], [SKIP_QUANTILE, 0.75, 0.9])
         p = np.where(playable, np.exp((a - a.max()) / 0.5), 0.0)
         p = (1 - EXPLORE) * p / p.sum() + EXPLORE * playable / playable.sum()
         # sessions start at uniform times over SPAN_DAYS, so a last-day validation split
@@ -184,7 +195,7 @@ def write_simulation(sim: Simulation, clips: ClipTable, out: Path, seed: int) ->
             zip(clips.clip_id[held], clips.game[held], clips.artist_id[held], strict=True)
         )
     (out / "tastes.json").write_text(json.dumps(sim.tastes, indent=1))
-    (out / "SIMULATED.md").write_text(
+    (out / LABEL_FILE).write_text(
         f"# {LABEL} listeners\n\n"
         "Every listener here is simulated (`radio_engine/training/simulated_listeners.py`, "
         f"seed {seed}): tastes follow game, composer and MFCC similarity of the real game-music "
@@ -313,9 +324,17 @@ def cold_start_report(
 
 
 def run_check(args: argparse.Namespace, settings: Settings) -> int:
-    """`radio-engine evaluate-simulated --model DIR --simulation DIR --audio DIR --metadata CSV`."""
+    """`radio-engine evaluate-simulated --model DIR --simulation DIR --audio DIR --metadata CSV`
+    (the cold-start check), or with --feedback-ablation and no --model (feedback_ablation)."""
     from radio_engine.model.runtime import ServingModel
 
+    if args.feedback_ablation:
+        from radio_engine.training.feedback_ablation import run as run_ablation
+
+        return run_ablation(args)
+    if not args.model:
+        print("radio-engine evaluate-simulated: --model is required", file=sys.stderr)
+        return 2
     # the inputs that fail fast first, the clips (decoding takes a while) last
     model = ServingModel(args.model)
     sim_dir = Path(args.simulation)
@@ -323,7 +342,7 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
     holdout = read_holdout(sim_dir)
     tastes = json.loads((sim_dir / "tastes.json").read_text())
     clips = load_clip_table(Path(args.audio), Path(args.metadata))
-    report = cold_start_report(model, events, clips, holdout, tastes, k=args.k)
+    report = cold_start_report(model, events, clips, holdout, tastes, k=args.k or 10)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

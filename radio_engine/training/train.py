@@ -7,6 +7,12 @@ the log-q correction; truncated back-propagation every `bptt` steps. Epochs are 
 validation split (the last day of each fold); the blend of GRU and session signals is tuned on
 the same split; then the model is refit on everything for the chosen epochs and exported.
 
+Feedback: every event is an input with its feedback one-hot, but a skip or a dislike is not
+what the listener wanted next, so such a target gets no loss (nor counts in validation): the
+model learns to predict accepted tracks. --no-feedback (the ablation) encodes every event as a
+play and makes every next event a target. On data where every event is a play (30Music) both
+give the same pairs and the same loss.
+
 Training stops on epoch and step counts only, so the same data, seed and command give the same
 model on any machine under any load. --max-minutes is an opt-in guard: it ends a phase between
 epochs, and the console, report.md and the manifest then say so and what it cost.
@@ -20,6 +26,7 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +57,8 @@ ID_DROPOUT = 0.3
 #: one vector per track for input and output (GRU4Rec's "constrained embedding")
 TIED_TABLES = True
 LEARNING_RATE = 2e-3
+#: feedback that says the listener did not want the track: never a training or validation target
+REJECTED = frozenset({"skip", "dislike"})
 #: report.md's last section: the only lines that change from run to run (wall-clock times)
 TIMING_HEADER = "## Timing"
 
@@ -117,10 +126,19 @@ class Encoded:
     context: np.ndarray  # float32 [n, C]
     users: list[np.ndarray]  # row indices of each listener's events, in time order
     order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: bool [n]: the event may be a target (not a skip or dislike; all True without feedback)
+    accepted: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
-def encode(events: Events, vocab: Vocab) -> Encoded:
-    """Inputs for every event (the shared context_features) and per-listener sequences."""
+def accepted_events(events: Events) -> np.ndarray:
+    """bool [n] in file order: the listener accepted the track (anything but skip/dislike)."""
+    return ~np.isin(events.event, list(REJECTED))
+
+
+def encode(events: Events, vocab: Vocab, feedback: bool = True) -> Encoded:
+    """Inputs for every event (the shared context_features) and per-listener sequences.
+
+    feedback=False (the ablation): every event is encoded as a play and may be a target."""
     order = np.lexsort((events.ts, events.user_id))  # stable: equal timestamps keep file order
     user = events.user_id[order]
     ts = events.ts[order]
@@ -128,15 +146,19 @@ def encode(events: Events, vocab: Vocab) -> Encoded:
     same = np.zeros(len(order), dtype=bool)
     same[1:] = user[1:] == user[:-1]
     gap[1:][same[1:]] = (ts[1:] - ts[:-1])[same[1:]]
-    feedback = np.array([FEEDBACK_INDEX.get(e, 0) for e in events.event[order]])
-    context = context_features(feedback, np.full(len(order), np.nan), gap, ts)
+    if feedback:
+        kinds = np.array([FEEDBACK_INDEX.get(e, 0) for e in events.event[order]], np.int64)
+        accepted = accepted_events(events)[order]
+    else:
+        kinds, accepted = np.zeros(len(order), np.int64), np.ones(len(order), bool)
+    context = context_features(kinds, np.full(len(order), np.nan), gap, ts)
     tix, aix = vocab.track_index, vocab.artist_index
     ids = np.array([tix.get(t, 0) for t in events.track_id[order]], dtype=np.int64)
     artists = np.array([aix.get(a, 0) for a in events.artist_id[order]], dtype=np.int64)
     starts = np.flatnonzero(~same)
     bounds = [*starts.tolist(), len(order)]
     users = [np.arange(bounds[i], bounds[i + 1]) for i in range(len(starts))]
-    return Encoded(ids, artists, context, users, order)
+    return Encoded(ids, artists, context, users, order, accepted)
 
 
 def session_parallel(users: list[np.ndarray], batch: int, seed: int) -> Any:
@@ -195,7 +217,8 @@ def train_epoch(
 ) -> float:
     """One pass over every listener's history; returns the mean loss.
 
-    Negatives: the other slots' targets and popularity-sampled tracks (log-q corrected). The
+    Only targets that data.accepted marks count in the loss (a skipped or disliked next track is
+    no target), though every event is an input. Negatives: the other slots' targets and popularity-sampled tracks (log-q corrected). The
     session indicators (session_memory) are added to every logit with learned weights.
 
     id_dropout: share of input events, and of candidates, whose track id is hidden (index 0),
@@ -204,6 +227,7 @@ def train_epoch(
     model.train()
     ids, artists = torch.from_numpy(data.ids), torch.from_numpy(data.artists)
     context = torch.from_numpy(data.context)
+    accepted = torch.from_numpy(data.accepted)
     audio, has_audio = vocab.audio_table(model.dims["audio_embedding"])
     pop = vocab.popularity**0.75
     sample_p = torch.from_numpy(np.concatenate([[0.0], pop / pop.sum()]).astype(np.float32))
@@ -247,7 +271,7 @@ def train_epoch(
         hit = cand.unsqueeze(0) == target_ids.unsqueeze(1)
         hit[torch.arange(len(r)), torch.arange(len(r))] = False
         logits = logits.masked_fill(hit, -1e9)
-        valid = live & (target_ids > 0)
+        valid = live & (target_ids > 0) & accepted[t]
         if valid.any():
             pending.append(nn.functional.cross_entropy(logits[valid], torch.arange(len(r))[valid]))
         if (step + 1) % bptt == 0 and pending:
@@ -293,8 +317,10 @@ class ValidationPairs:
     """Next-track pairs inside the validation sessions, prepared once for every epoch.
 
     data: train and valid events encoded together (each epoch replays them all to warm the
-    states). Candidates are the vocabulary's tracks (index - 1); a target outside it counts as a
-    miss. indicators: per pair, sparse [P, V] matrices of the session indicators (INDICATORS
+    states). Only accepted targets make pairs (a skipped or disliked track is never one); the
+    prefix keeps every event. target_event: each pair's target, an index into valid. Candidates
+    are the vocabulary's tracks (index - 1); a target outside it counts as a miss. indicators:
+    per pair, sparse [P, V] matrices of the session indicators (INDICATORS
     order), so the in-training score q . track_out + session_weights . indicators is ranked.
     """
 
@@ -302,13 +328,18 @@ class ValidationPairs:
     prev_event: np.ndarray  # index into concat(train, valid) of each pair's last prefix event
     targets: np.ndarray  # vocabulary row of each target, -1 when unknown
     indicators: list[sp.csr_matrix]
+    target_event: np.ndarray
 
     @classmethod
-    def build(cls, train: Events, valid: Events, vocab: Vocab) -> ValidationPairs:
+    def build(
+        cls, train: Events, valid: Events, vocab: Vocab, feedback: bool = True
+    ) -> ValidationPairs:
+        """The pairs of `valid`, its listeners warmed by `train`; feedback as in encode()."""
         catalog = EvalCatalog.build(
             np.asarray(vocab.track_ids), np.asarray(vocab.track_artists), train, valid
         )
         pairs = Pairs.from_log(SessionLog.from_events(valid, catalog))
+        pairs = pairs.take(accepted_events(valid)[pairs.target_event])
         by_artist = artist_tracks(catalog.artist_codes, catalog.artist_names.size)
         n_vocab = len(vocab.track_ids)
         parts: list[list[sp.csr_matrix]] = [[], [], []]
@@ -318,19 +349,20 @@ class ValidationPairs:
                 parts[i].append(sp.csr_matrix(s[name][:, :n_vocab].astype(np.float32)))
         targets = np.where(pairs.target_rows < n_vocab, pairs.target_rows, -1)
         return cls(
-            encode(Events.concat([train, valid]), vocab),
+            encode(Events.concat([train, valid]), vocab, feedback),
             len(train) + pairs.prev_event,
             targets,
             [sp.vstack(p, format="csr") if p else sp.csr_matrix((0, n_vocab)) for p in parts],
+            pairs.target_event,
         )
 
 
 @torch.no_grad()
-def validate(
-    model: ListenerModel, pairs: ValidationPairs, vocab: Vocab, k: int = 20
-) -> dict[str, float]:
-    """HR@k / MRR@k on the validation pairs: GRU + session indicators (as trained), GRU alone,
-    and the indicators alone (the GRU's contribution is the difference)."""
+def pair_scores(
+    model: ListenerModel, pairs: ValidationPairs, vocab: Vocab
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Yield (slice of pairs, GRU scores, session-indicator scores) [b, V] over the vocabulary,
+    1024 pairs at a time; the sum is the score the model trains with."""
     q_sorted = all_queries(model, pairs.data, vocab)
     q = np.empty_like(q_sorted)
     q[pairs.data.order] = q_sorted
@@ -343,13 +375,21 @@ def validate(
     )
     track_out = track_out.numpy()
     w = model.session_weights.detach().numpy()
-    ranks: dict[str, list[metrics.Ranks]] = {"hr": [], "gru": [], "signals": []}
     for lo in range(0, len(q), 1024):
         sel = slice(lo, lo + 1024)
-        gru = q[sel] @ track_out.T
         signals = sum(
             float(wi) * m[sel].toarray() for wi, m in zip(w, pairs.indicators, strict=True)
         )
+        yield sel, q[sel] @ track_out.T, signals
+
+
+def validate(
+    model: ListenerModel, pairs: ValidationPairs, vocab: Vocab, k: int = 20
+) -> dict[str, float]:
+    """HR@k / MRR@k on the validation pairs: GRU + session indicators (as trained), GRU alone,
+    and the indicators alone (the GRU's contribution is the difference)."""
+    ranks: dict[str, list[metrics.Ranks]] = {"hr": [], "gru": [], "signals": []}
+    for sel, gru, signals in pair_scores(model, pairs, vocab):
         for name, scores in (("hr", gru + signals), ("gru", gru), ("signals", signals)):
             ranks[name].append(metrics.ranks(np.asarray(scores, np.float32), pairs.targets[sel]))
     out: dict[str, float] = {}
@@ -357,7 +397,7 @@ def validate(
         r = metrics.Ranks.concat(ranks[name])
         out[f"{prefix}hr"] = metrics.hit_rate(r, k)
         out[f"{prefix}mrr"] = metrics.mrr(r, k)
-    out["pairs"] = len(q)
+    out["pairs"] = len(pairs.targets)
     return out
 
 
@@ -406,12 +446,14 @@ def fit(
     log: list[dict[str, Any]] | None = None,
     dropout: float = DROPOUT,
     phase: str = "train",
+    feedback: bool = True,
 ) -> tuple[ListenerModel, int]:
     """Train a fresh model for `epochs`, validating after each; returns (model, epochs run).
 
     With `valid`, the epoch with the best validation HR@20 is kept. `deadline` (monotonic
     seconds, opt-in) is only looked at between epochs: an epoch always runs whole, so a model
-    trained to a given epoch is the same whatever the machine's speed."""
+    trained to a given epoch is the same whatever the machine's speed. feedback=False: the
+    ablation, every event a play and a target (encode())."""
     torch.manual_seed(seed)
     model = ListenerModel(
         len(vocab.track_ids), len(vocab.artists), id_only=id_only, dropout=dropout, tied=TIED_TABLES
@@ -425,7 +467,7 @@ def fit(
         ],
         lr=LEARNING_RATE,
     )
-    data = encode(events, vocab)
+    data = encode(events, vocab, feedback)
     best_state, best_hr = None, -1.0
     fit_started = time.monotonic()
     ran = 0
@@ -498,6 +540,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     audio_module, audio_history, track_audio = _audio(args)
     audio_seconds = time.monotonic() - audio_started
     vocab = Vocab.build(train, track_audio)
+    feedback = not args.no_feedback
+    trained_on = training_data(Path(args.events), events, feedback)
+    print(f"train: {trained_on['sentence']}", flush=True)
     epochs = args.epochs
     history: list[dict[str, Any]] = []
     stops: list[EarlyStop] = []
@@ -521,13 +566,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         id_only=args.id_only,
         progress=True,
         deadline=deadline,
-        valid=ValidationPairs.build(train, valid, vocab),
+        valid=ValidationPairs.build(train, valid, vocab, feedback),
         log=history,
         phase="phase 1",
+        feedback=feedback,
     )
     note_stop("phase 1 (epoch choice)", ran, epochs)
     best = max(history, key=lambda e: e.get("valid_hr", -1))
-    spec_extra: dict[str, Any] = {"id_only": bool(args.id_only)}
+    spec_extra: dict[str, Any] = {"id_only": bool(args.id_only), "feedback": feedback}
     blend_info: dict[str, Any] = {}
     tmp_dir = out.with_name(out.name + ".phase1")
     export_with_vocab(model, tmp_dir, vocab, audio_module)
@@ -561,6 +607,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         progress=True,
         deadline=deadline,
         phase="phase 2",
+        feedback=feedback,
     )
     note_stop("phase 2 (refit)", ran, final_epochs)
     summary = {
@@ -576,6 +623,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         "audio_steps": args.audio_steps if args.audio else 0,
         "max_minutes": limit,
         "stopped_early": [stop.as_dict() for stop in stops],
+        "training_data": trained_on,
     }
     export_with_vocab(
         final,
@@ -597,6 +645,32 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         flush=True,
     )
     return 0
+
+
+def training_data(path: Path, events: Events, feedback: bool) -> dict[str, Any]:
+    """What the model learned feedback from, for the console, manifest and report.md: the data
+    (SIMULATED when `simulate` labelled its folder), its feedback counts, with or without."""
+    from radio_engine.training.simulated_listeners import LABEL, LABEL_FILE
+
+    simulated = (path.parent / LABEL_FILE).is_file()
+    kinds, counts = np.unique(events.event, return_counts=True)
+    events_by_kind = {str(k): int(n) for k, n in zip(kinds, counts, strict=True)}
+    rejected = sum(n for k, n in events_by_kind.items() if k in REJECTED)
+    data = f"{LABEL} listeners ({path})" if simulated else str(path)
+    if not feedback:
+        how = "no (--no-feedback: every event read as a play, every next event a target)"
+    elif rejected:
+        how = f"yes ({rejected} skip/dislike events are inputs but never targets)"
+    else:
+        how = "yes, but every event is a play: nothing to mask, the same pairs as without"
+    sentence = f"Trained with feedback: {how}. Data: {data}; events {events_by_kind}."
+    return {
+        "with_feedback": feedback,
+        "data": data,
+        "simulated": simulated,
+        "events": events_by_kind,
+        "sentence": sentence,
+    }
 
 
 def export_with_vocab(
@@ -712,6 +786,8 @@ def _report(
         "Stopped on epoch and step counts only."
         if limit is None
         else f"Time limit --max-minutes {limit:g} (checked between epochs only).",
+        "",
+        summary["training_data"]["sentence"],
     ]
     for stop in stops:
         lines += ["", f"**{stop.describe()}.**"]

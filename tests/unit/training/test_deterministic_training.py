@@ -60,6 +60,7 @@ def _train(
         max_minutes=max_minutes,
         seed=3,
         id_only=False,
+        no_feedback=False,
     )
     assert run(args, Settings()) == 0
     return out

@@ -121,6 +121,7 @@ def test_held_out_clips_reach_the_listeners_they_fit_by_their_audio(
         max_minutes=None,
         seed=0,
         id_only=False,
+        no_feedback=False,
     )
     torch.set_num_threads(1)
     assert train.run(args, Settings()) == 0

@@ -167,6 +167,7 @@ def test_a_short_real_training_run_exports_a_servable_model(tmp_path: Path) -> N
         max_minutes=None,
         seed=3,
         id_only=False,
+        no_feedback=False,
     )
     assert run(args, Settings()) == 0
     served = ServingModel(tmp_path / "model")
