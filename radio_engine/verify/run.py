@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import shutil
 import tempfile
@@ -389,6 +390,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         broker_restarts=0 if args.broker else args.broker_restarts,  # only a broker we own
     )
+    # the sender's retries while the broker is down are counted in the report, not printed
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     workdir = Path(tempfile.mkdtemp(prefix="radio-verify-"))
     with broker_for(settings, isolated=not args.broker) as broker:
         print(f"==> broker {broker.settings.broker}; work dir {workdir}", flush=True)
