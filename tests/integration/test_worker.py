@@ -168,7 +168,12 @@ def test_worker_restart_keeps_listener_state(
     second = start_worker(fresh, tmp_path / "worker2.log")
     try:
         recovered = wait_for_listener(second, listener, events=len(mine) - 1)
-        assert recovered["version"] == before["version"] and recovered["queue"] == before["queue"]
+        assert recovered["version"] == before["version"]
+        # the same tracks; why each is there is known only to the worker that published them
+        assert [t["track_id"] for t in recovered["queue"]] == [
+            t["track_id"] for t in before["queue"]
+        ]
+        assert before["why_known"] and not recovered["why_known"]
         asyncio.run(replay_events(settings, mine[-1:], progress=False))
         after = wait_for_listener(second, listener, events=len(mine))
     finally:
