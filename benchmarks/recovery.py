@@ -53,11 +53,9 @@ for _path in (BENCHMARKS.parent, BENCHMARKS):  # the repo root, then benchmarks/
 import recovery_bench as rb  # noqa: E402
 from listen_bench.common import PARTITIONS  # noqa: E402
 from listen_bench.context import (  # noqa: E402
-    broker_version,
-    cpu_model,
+    describe_machine,
     load_text,
     resolve_model,
-    shown_settings,
 )
 from listen_bench.markdown import num, table  # noqa: E402
 from listen_bench.summary import finite  # noqa: E402
@@ -89,19 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def describe(base: Settings, model: ServingModel, source: str) -> dict[str, Any]:
     """What the figures depend on: machine, load, broker, settings, model."""
-    import platform
-
     return {
-        "machine": {
-            "platform": platform.platform(),
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-        },
-        "load_start": list(os.getloadavg()),
-        "broker": broker_version(base),
-        "partitions": PARTITIONS,
-        "settings": shown_settings(base.with_overrides(topic_partitions=PARTITIONS)),
+        **describe_machine(base),
         "model": {"source": source, "version": model.version, "hidden": model.dims.hidden},
     }
 

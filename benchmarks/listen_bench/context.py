@@ -83,8 +83,8 @@ def load_text(avg: tuple[float, ...] | list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in avg)
 
 
-def describe_run(base: Settings, model: ServingModel, source: str, events: list) -> dict[str, Any]:
-    """The context every figure depends on."""
+def describe_machine(base: Settings) -> dict[str, Any]:
+    """Machine, load, broker and settings: what every benchmark's figures depend on."""
     return {
         "machine": {
             "platform": platform.platform(),
@@ -96,6 +96,13 @@ def describe_run(base: Settings, model: ServingModel, source: str, events: list)
         "broker": broker_version(base),
         "partitions": PARTITIONS,
         "settings": shown_settings(base.with_overrides(topic_partitions=PARTITIONS)),
+    }
+
+
+def describe_run(base: Settings, model: ServingModel, source: str, events: list) -> dict[str, Any]:
+    """The context every figure depends on."""
+    return {
+        **describe_machine(base),
         "model": {
             "source": source,
             "dir": str(model.dir),
