@@ -126,30 +126,32 @@ class BulkConsumer(faust_aiokafka.Consumer):
         return rest
 
     async def _follows_on(self, tp: TP, batch: Sequence[Any]) -> bool:
-        """Whether a fetched batch starts where this worker's processing stands for `tp`.
+        """Whether a fetched batch starts right after what this worker last read of `tp`.
 
-        A hole the broker did not make (records dropped during a rebalance whose seek back to
-        the committed offset failed, the partition being unassigned at that moment) would be
-        lost if the batch were processed: instead the partition is sought back to its
-        committed offset and the batch dropped, unacked, to come again. A hole that retention
-        made (its records are gone) is let through; `ack_fetched` records it as a gap.
+        Records fetched while the flow is suspended (a rebalance) are dropped, and Faust seeks
+        every partition back to its committed offset before resuming; but that seek runs for
+        all partitions at once and stops at the first one no longer assigned, so a partition
+        this worker kept can go on past the dropped span. Processing such a batch would lose
+        the span (the ack would take it for a gap): instead the partition is sought back to
+        just after the last record read and the batch dropped, unacked, to come again. A hole
+        that retention made (its records are gone) is let through; `ack_fetched` records it.
         """
-        committed = self._committed_offset[tp]
+        read = self._read_offset[tp]  # the last offset read here, or the position after a seek
         first = batch[0].offset
-        if committed is None or first <= committed or first - 1 in self._acked_index[tp]:
+        if read is None or first <= read + 1:
             return True
         earliest = (await self.earliest_offsets(tp)).get(tp)
-        if earliest is not None and earliest > committed:
+        if earliest is not None and earliest >= first:
             return True
         log.warning(
-            "%s: fetch starts at offset %d but %d..%d were never processed: seeking back",
+            "%s: fetch starts at offset %d but %d..%d were never read here: seeking back",
             tp,
             first,
-            committed,
+            read + 1,
             first - 1,
         )
         try:
-            await self.seek(tp, committed)
+            await self.seek(tp, read + 1)
         except IllegalStateError as exc:  # unassigned meanwhile: its new owner reads it
             log.warning("%s: seek back failed (%r); dropping the batch", tp, exc)
         return False

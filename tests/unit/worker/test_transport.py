@@ -120,12 +120,12 @@ def test_while_the_flow_is_suspended_hot_records_are_dropped_unacked(
 def test_a_fetch_past_records_never_processed_seeks_back_instead_of_losing_them(
     app: RadioApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Committed at 20, fetched from 31 (a failed seek left 20..30 unread, still on the
-    broker): the batch is dropped unacked and the partition sought back to 20."""
+    """Read up to 20, fetched from 31 (records dropped during a rebalance whose seek back
+    failed, still on the broker): the batch is dropped unacked and sought back to 21."""
     tp = TP(LISTENS, 2)
     seen = fetching(app, monkeypatch, {tp: records(31, 35)})
     c = consumer_of(app)
-    c._committed_offset[tp] = 20
+    c._read_offset[tp] = 20
     seeks: list[tuple[TP, int]] = []
 
     async def earliest(*tps: TP) -> dict[TP, int]:
@@ -138,7 +138,7 @@ def test_a_fetch_past_records_never_processed_seeks_back_instead_of_losing_them(
     monkeypatch.setattr(c, "seek", seek)
     app.flow_control.resume()
     asyncio.run(c._getmany(None, 1.0))
-    assert seen == [] and seeks == [(tp, 20)] and c._new_offset(tp) is None
+    assert seen == [] and seeks == [(tp, 21)] and c._new_offset(tp) is None
 
 
 def test_a_hole_retention_made_is_processed_and_kept_as_a_gap(
@@ -147,15 +147,34 @@ def test_a_hole_retention_made_is_processed_and_kept_as_a_gap(
     tp = TP(LISTENS, 2)
     seen = fetching(app, monkeypatch, {tp: records(31, 35)})
     c = consumer_of(app)
-    c._committed_offset[tp] = 20
+    c._read_offset[tp] = c._committed_offset[tp] = 20
 
     async def earliest(*tps: TP) -> dict[TP, int]:
-        return {t: 31 for t in tps}  # 20..30 deleted by retention
+        return {t: 31 for t in tps}  # 21..30 deleted by retention
 
     monkeypatch.setattr(c, "earliest_offsets", earliest)
     app.flow_control.resume()
     asyncio.run(c._getmany(None, 1.0))
     assert [r.offset for r in seen[0]] == [31, 32, 33, 34, 35] and c._new_offset(tp) == 36
+
+
+def test_a_commit_in_flight_is_not_taken_for_a_hole(
+    app: RadioApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a commit is in flight Faust has taken the acked offsets out of its index but not
+    yet moved the committed offset: the next batch still follows what was read."""
+    tp = TP(LISTENS, 2)
+    seen = fetching(app, monkeypatch, {tp: records(78, 80)})
+    c = consumer_of(app)
+    c._committed_offset[tp], c._read_offset[tp] = 27, 77
+
+    async def earliest(*tps: TP) -> dict[TP, int]:
+        raise AssertionError("no hole: the broker need not be asked")
+
+    monkeypatch.setattr(c, "earliest_offsets", earliest)
+    app.flow_control.resume()
+    asyncio.run(c._getmany(None, 1.0))
+    assert [r.offset for r in seen[0]] == [78, 79, 80]
 
 
 def test_the_fetch_wait_is_the_apps_setting() -> None:
