@@ -34,6 +34,7 @@ from radio_engine.model.runtime import ServingModel
 from radio_engine.player.kafka_io import make_consumer, make_producer
 from radio_engine.settings import Settings
 from radio_engine.worker.app import CHANGELOG_CONFIGS, LISTENER_TABLE
+from radio_engine.worker.transport import send_in_batches
 
 NAN = float("nan")
 #: seconds between two polls of a starting worker's pages
@@ -122,20 +123,9 @@ async def write_changelog(
     started = time.perf_counter()
     count = size = 0
     try:
-        batches: dict[int, Any] = {}
-        futures = []
-        for part, key, value in changelog_records(
-            maker, listeners, versions, settings.topic_partitions
-        ):
-            count, size = count + 1, size + len(value)
-            batch = batches.setdefault(part, producer.create_batch())
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                futures.append(await producer.send_batch(batch, topic, partition=part))
-                batches[part] = batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
-        for part, batch in batches.items():
-            futures.append(await producer.send_batch(batch, topic, partition=part))
-        await asyncio.gather(*futures)
+        records = list(changelog_records(maker, listeners, versions, settings.topic_partitions))
+        count, size = len(records), sum(len(value) for _, _, value in records)
+        await asyncio.gather(*await send_in_batches(producer, topic, records))
     finally:
         await producer.stop()
     return {"records": count, "bytes": size, "write_s": time.perf_counter() - started}

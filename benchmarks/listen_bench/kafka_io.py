@@ -20,6 +20,7 @@ from radio_engine import schemas
 from radio_engine.player.kafka_io import make_consumer, make_producer
 from radio_engine.player.replay import event_id
 from radio_engine.settings import Settings
+from radio_engine.worker.transport import send_in_batches
 
 
 async def create_topics(settings: Settings, *names: str) -> None:
@@ -53,18 +54,8 @@ async def send_backlog(settings: Settings, topic: str, encoded: Encoded) -> tupl
         partitions = sorted(await producer.partitions_for(topic))
         choose = DefaultPartitioner()
         first = time.time()
-        open_batches: dict[int, Any] = {}
-        futures = []
-        for key, value in encoded:
-            p = choose(key, partitions, partitions)
-            batch = open_batches.setdefault(p, producer.create_batch())
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
-                futures.append(await producer.send_batch(batch, topic, partition=p))
-                open_batches[p] = batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
-        for p, batch in open_batches.items():
-            futures.append(await producer.send_batch(batch, topic, partition=p))
-        await asyncio.gather(*futures)
+        records = ((choose(key, partitions, partitions), key, value) for key, value in encoded)
+        await asyncio.gather(*await send_in_batches(producer, topic, records))
         return first, time.time()
     finally:
         await producer.stop()

@@ -23,15 +23,12 @@ from radio_engine.broker.launcher import free_port
 from radio_engine.broker.topics import ensure_topics
 from radio_engine.player.kafka_io import make_producer
 from radio_engine.settings import Settings
+from radio_engine.worker.process import settings_env
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
     """The environment of a worker: every RADIO_* variable from `settings`, BLAS on one thread."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RADIO_")}
-    for name, *_ in Settings.describe():
-        env[name] = str(getattr(settings, name.removeprefix("RADIO_").lower()))
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    return env
+    return {**settings_env(settings), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import faust
@@ -196,21 +196,30 @@ class BatchProducer(faust_aiokafka.Producer):
         Returns the delivery futures; Faust's commit flushes the producer (waits for them)
         before it commits offsets.
         """
-        producer = self._ensure_producer()
-        futures: list[asyncio.Future[Any]] = []
-        for partition, items in records.items():
-            batch = producer.create_batch()
-            for key, value in items:
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    futures.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        raise ValueError(f"a record of {len(value or b'')} bytes exceeds a batch")
-            if batch.record_count():
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+        items = ((p, key, value) for p, pairs in records.items() for key, value in pairs)
+        futures = await send_in_batches(self._ensure_producer(), topic, items)
         for future in futures:
             future.add_done_callback(_log_send_failure)
         return futures
+
+
+async def send_in_batches(
+    producer: Any, topic: str, records: Iterable[tuple[int, bytes | None, bytes | None]]
+) -> list[asyncio.Future[Any]]:
+    """Enqueue (partition, key, value) records on an aiokafka producer as whole batches per
+    partition, a batch sent as soon as it is full; returns the delivery futures (not awaited)."""
+    open_batches: dict[int, Any] = {}
+    futures: list[asyncio.Future[Any]] = []
+    for partition, key, value in records:
+        batch = open_batches.setdefault(partition, producer.create_batch())
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            open_batches[partition] = batch = producer.create_batch()
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a record of {len(value or b'')} bytes exceeds a batch")
+    for partition, batch in open_batches.items():
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    return futures
 
 
 def _log_send_failure(future: asyncio.Future[Any]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from radio_engine.broker.launcher import free_port
 from radio_engine.client import DeadLetter, Delivery, RadioClient, listen_event, partition_for
 from radio_engine.model.manifest import read_manifest
 from radio_engine.settings import Settings
+from radio_engine.worker.process import settings_env
 from tests.integration.conftest import WorkerProcess, send_raw, start_worker, worker_settings
 
 
@@ -44,9 +44,7 @@ def radio_engine(
     settings: Settings, *argv: str, timeout: float = 60
 ) -> subprocess.CompletedProcess:
     """Run the `radio-engine` CLI in a child process with these settings as RADIO_* variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RADIO_")}
-    for env_name, _, _, _ in Settings.describe():
-        env[env_name] = str(getattr(settings, env_name.removeprefix("RADIO_").lower()))
+    env = settings_env(settings)
     env["PYTHONWARNINGS"] = "default"  # an unclosed Kafka client would warn on stderr
     return subprocess.run(
         [sys.executable, "-m", "radio_engine.cli", *argv],
