@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING
 
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.inputs import FEEDBACK_INDEX
+from radio_engine.model.session_indicators import ACCEPTED_INDICES
 
 if TYPE_CHECKING:
     from radio_engine.settings import Settings
 
-#: events the listener kept listening to: the session signals follow only these
-ACCEPTED = frozenset({"play", "complete", "like"})
-_ACCEPTED = frozenset(FEEDBACK_INDEX[k] for k in ACCEPTED)
+#: feedback indices of the events the listener kept (play, complete, like): the session signals
+#: follow only these (model.session_indicators defines them for serving, training and evaluation)
+_ACCEPTED = ACCEPTED_INDICES
 SKIP, DISLIKE, LIKE = FEEDBACK_INDEX["skip"], FEEDBACK_INDEX["dislike"], FEEDBACK_INDEX["like"]
 #: artist marks kept per listener; past it the oldest skips go first, then the oldest others
 MARKS_KEPT = 64
@@ -73,17 +74,43 @@ def kinds_of_recent(state: ListenerState) -> bytes:
     return bytes(n - len(kinds)) + kinds
 
 
-def accepted_recent(
-    state: ListenerState, session_only: bool = False
-) -> tuple[list[str], list[str]]:
-    """The recent tracks and their artists that the listener accepted (play, complete, like), in
-    order; with `session_only`, just those of the current session."""
+@dataclass(frozen=True)
+class RecentWindow:
+    """A listener's recent events as the shared session indicators read them
+    (model.session_indicators), oldest first: tracks, artists ("" unknown), their feedback
+    (FEEDBACK_INDEX, one byte each) and how many of the last ones are the current session."""
+
+    tracks: list[str]
+    artists: list[str]
+    kinds: bytes
+    session: int
+
+    @property
+    def accepted(self) -> list[bool]:
+        """Which events the listener accepted (play, complete, like)."""
+        return [k in _ACCEPTED for k in self.kinds]
+
+    @property
+    def in_session(self) -> list[bool]:
+        """Which events belong to the current session."""
+        n = len(self.tracks)
+        return [i >= n - self.session for i in range(n)]
+
+
+def recent_window(state: ListenerState) -> RecentWindow:
+    """The listener's window: its recent events (`state.recent`, the last history_length), the
+    last `state.session_len` of them in the current session. Events the indicators cannot read
+    are left out: the window starts at the session or at the last accepted event, the earlier."""
+    n = len(state.recent)
     kinds = kinds_of_recent(state)
-    start = len(state.recent) - state.session_len if session_only else 0
-    if session_only and not state.session_len:
-        return [], []
-    keep = [i for i in range(start, len(kinds)) if kinds[i] in _ACCEPTED]
-    return [state.recent[i] for i in keep], [_artist_at(state, i) for i in keep]
+    session = min(state.session_len, n)
+    last = next((i for i in range(n - 1, -1, -1) if kinds[i] in _ACCEPTED), n)
+    start = min(n - session, last)
+    m = n - start
+    artists = state.recent_artists[-m:] if m else []  # aligned with `recent` at the end
+    if len(artists) < m:
+        artists = [""] * (m - len(artists)) + artists
+    return RecentWindow(state.recent[start:], artists, kinds[start:], session)
 
 
 def last_accepted(state: ListenerState) -> tuple[str, str]:

@@ -4,7 +4,7 @@ A model directory holds:
 
 | file | what |
 | --- | --- |
-| manifest.json | format, version, dims, feature spec, training-data hash, metrics |
+| manifest.json | format, version, dims, feature spec, training-data hash, metrics, the training config (`train_config`: every hyper-parameter, training/config.py) |
 | listener_step.onnx | x[B, step_input] float32, h[B, hidden] float32 -> h_next[B, hidden], q[B, query] |
 | track_encoder.onnx | id_index[B] int64, artist_index[B] int64, audio[B, audio_embedding] float32, has_audio[B] float32 -> track_in[B, track_in], track_out[B, query] |
 | audio_encoder.onnx | features[T, audio_features] float32 (MFCC + deltas frames) -> embedding[audio_embedding] |
@@ -61,6 +61,7 @@ class Manifest:
     created_at: str = ""
     trained: bool = True
     format: str = FORMAT
+    train_config: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         body = asdict(self)
@@ -83,6 +84,7 @@ class Manifest:
             metrics=body.get("metrics", {}),
             created_at=body.get("created_at", ""),
             trained=body.get("trained", True),
+            train_config=body.get("train_config", {}),
         )
 
 

@@ -75,20 +75,21 @@ def blend_only(weights: BlendWeights) -> BlendWeights:
 def blend_scores(
     gru_scores: np.ndarray | None,
     rule_scores: np.ndarray,
-    same_last_artist: np.ndarray,
-    in_session_artist: np.ndarray,
-    in_session_track: np.ndarray,
+    last_artist: np.ndarray,
+    session_artist: np.ndarray,
+    in_session: np.ndarray,
     popularity: np.ndarray,
     weights: BlendWeights,
 ) -> np.ndarray:
     """Final scores [B, N] float32 from broadcastable arrays of candidate signals.
 
     gru_scores: q @ track_out (None or weight 0: blend without the GRU); rule_scores: SR
-    weights from the last track (>= 0); the three indicators are bool (or 0/1); popularity:
-    plays in training. Larger is better.
+    weights from the last accepted track (>= 0); the three session indicators
+    (model.session_indicators, named as the weights) are bool (or 0/1); popularity: plays in
+    training. Larger is better.
     """
     w = weights
-    signals = (same_last_artist, in_session_artist, in_session_track)
+    signals = (last_artist, session_artist, in_session)
     shape = np.broadcast_shapes(
         *(np.shape(a) for a in (gru_scores, rule_scores, *signals, popularity) if a is not None)
     )
@@ -115,9 +116,9 @@ SCORE_PARTS: tuple[str, ...] = ("gru", "rules", "artist", "session", "popularity
 def blend_parts(
     gru_scores: np.ndarray | None,
     rule_scores: np.ndarray,
-    same_last_artist: np.ndarray,
-    in_session_artist: np.ndarray,
-    in_session_track: np.ndarray,
+    last_artist: np.ndarray,
+    session_artist: np.ndarray,
+    in_session: np.ndarray,
     popularity: np.ndarray,
     weights: BlendWeights,
 ) -> dict[str, np.ndarray]:
@@ -133,8 +134,7 @@ def blend_parts(
     return {
         "gru": f32(w.gru) * np.asarray(gru, dtype=f32),
         "rules": f32(w.rules) * np.log1p(np.asarray(rule_scores, dtype=f32)),
-        "artist": f32(w.last_artist) * on(same_last_artist)
-        + f32(w.session_artist) * on(in_session_artist),
-        "session": f32(w.in_session) * on(in_session_track),
+        "artist": f32(w.last_artist) * on(last_artist) + f32(w.session_artist) * on(session_artist),
+        "session": f32(w.in_session) * on(in_session),
         "popularity": f32(w.popularity) * np.log1p(np.asarray(popularity, dtype=f32)),
     }

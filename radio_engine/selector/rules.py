@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: padding in row and artist tables: no track, no artist
-NONE = -1
+# NONE: padding in row and artist tables; member: the membership test the session indicators
+# use too, so a rule and an indicator agree on what "in the list" means
+from radio_engine.model.session_indicators import NONE, member
 
 
 def table(rows: Sequence[Sequence[int] | np.ndarray], width: int | None = None) -> np.ndarray:
@@ -82,27 +83,6 @@ class Drafts:
 
 
 Rule = Callable[[Drafts, RuleContext], Drafts]
-
-
-def member(rows: np.ndarray, sets: np.ndarray) -> np.ndarray:
-    """rows[b, i] in sets[b, :] for every listener b; -1 (padding) is never a member.
-
-    One scratch flag per catalog row, set and cleared per listener: O(P + S) a listener.
-    """
-    out = np.zeros(rows.shape, dtype=bool)
-    if rows.size == 0 or sets.size == 0:
-        return out
-    live = np.flatnonzero((sets >= 0).any(axis=1))
-    if live.size == 0:
-        return out
-    scratch = np.zeros(int(max(rows.max(), sets.max())) + 2, dtype=bool)  # [-1] is padding's
-    for b in live.tolist():
-        these = sets[b]
-        scratch[these] = True
-        out[b] = scratch[rows[b]]
-        scratch[these] = False
-    out &= rows >= 0
-    return out
 
 
 def compact(ranked: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -27,13 +27,19 @@ from radio_engine.catalog import Catalog
 from radio_engine.listeners.feedback import (
     ArtistFeedback,
     FeedbackRules,
-    accepted_recent,
     artist_feedback,
     last_accepted,
     last_liked,
+    recent_window,
 )
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.runtime import ServingModel
+from radio_engine.model.session_indicators import (
+    ACCEPTED_INDICES,
+    SessionContext,
+    session_context,
+    session_indicators,
+)
 from radio_engine.model.transitions import load_transitions
 from radio_engine.selector.blend import GRU_ONLY, blend_parts, blend_scores, served_weights
 from radio_engine.selector.pools import Pool, PoolCache
@@ -57,6 +63,8 @@ RULE_SUCCESSORS = 50
 ARTIST_NEIGHBOURS = 20
 #: listeners scored together in one blocked top-k call (keeps block scores in cache)
 RESCORE_CHUNK = 256
+#: by feedback index (one byte): whether the listener accepted the track
+_ACCEPTED_KIND = np.isin(np.arange(256), sorted(ACCEPTED_INDICES))
 
 
 @dataclass
@@ -452,14 +460,10 @@ class Selector:
             scores = gru.copy()
         else:
             codes = np.where(valid, c.artist_codes[safe], NONE)
-            lasts = [last_accepted(s) for s in states]
-            last = c.codes([artist for _, artist in lasts])
-            session = [accepted_recent(s, session_only=True) for s in states]
+            context = self._session_context(states)
             signals.update(
-                rule_scores=self._rule_scores([track for track, _ in lasts], rows),
-                same_last_artist=(codes == last[:, None]) & (last[:, None] >= 0),
-                in_session_artist=member(codes, _id_table([a for _, a in session], c.codes)),
-                in_session_track=member(rows, _id_table([t for t, _ in session], c.rows)),
+                rule_scores=self._rule_scores(context.last_track, rows),
+                **session_indicators(context, rows, codes).as_dict(),
                 popularity=c.popularity[safe],
             )
             scores = blend_scores(weights=w, **signals)
@@ -532,17 +536,34 @@ class Selector:
             out.append(reasons)
         return out
 
-    def _rule_scores(self, last_tracks: list[str], rows: np.ndarray) -> np.ndarray:
-        """SR weight from each listener's last accepted track to each candidate row [B, P]
-        (0: none)."""
+    def _session_context(self, states: list[ListenerState]) -> SessionContext:
+        """Each listener's recent events as the shared session indicators read them
+        (listeners.feedback.recent_window) in catalog rows and artist codes; one lookup for the
+        whole batch."""
+        c = self.catalog
+        windows = [recent_window(s) for s in states]
+        tracks = _id_table([w.tracks for w in windows], c.rows, right=True)
+        width = tracks.shape[1]
+        artists = _id_table([w.artists for w in windows], c.codes, width=width, right=True)
+        lens = np.fromiter(map(len, (w.tracks for w in windows)), np.int64, count=len(windows))
+        kinds = np.frombuffer(b"".join(w.kinds for w in windows), dtype=np.uint8)
+        who = np.repeat(np.arange(len(windows)), lens)
+        col = np.arange(kinds.size) - (np.cumsum(lens) - lens)[who] + (width - lens)[who]
+        accepted = np.zeros(tracks.shape, dtype=bool)
+        accepted[who, col] = _ACCEPTED_KIND[kinds]
+        session = np.fromiter((w.session for w in windows), np.int64, count=len(windows))
+        in_session = np.arange(width)[None, :] >= width - session[:, None]
+        return session_context(tracks, artists, accepted, in_session)
+
+    def _rule_scores(self, last_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """SR weight from each listener's last accepted track (a catalog row, -1 none) to each
+        candidate row [B, P] (0: none)."""
         out = np.zeros(rows.shape, dtype=np.float32)
         t = self.transitions
         if t is None:
             return out
-        c = self.catalog
-        for b, track in enumerate(last_tracks):
-            last = c.index.get(track) if track else None
-            if last is None or last >= t.shape[0]:
+        for b, last in enumerate(last_rows.tolist()):
+            if last < 0 or last >= t.shape[0]:
                 continue
             lo, hi = t.indptr[last], t.indptr[last + 1]
             if hi > lo:

@@ -18,12 +18,13 @@ import torch
 from torch import nn
 
 from radio_engine.audio.features import FEATURE_DIM
+from radio_engine.training.config import TrainConfig
 from radio_engine.training.progress import Progress
 
 OPSET = 17
 #: contrastive steps of `train` and `evaluate-audio`: InfoNCE has fallen from 4.0 to 0.45 on the
 #: 157 clips by then; 41 s (57 s CPU) on the development machine's 2 cores
-AUDIO_STEPS = 300
+AUDIO_STEPS: int = TrainConfig.audio_steps
 
 
 def _pooled(x: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 Each baseline has fit(train: SessionLog) and score(prefixes) -> float32 [B, N] (larger is
 better). All are numpy / scipy.sparse over whole batches of prefixes. `session_signals` gives
-the cheap signals that the blend baseline and the served blend share.
+the cheap signals that the blend baseline and the served blend share (the session indicators
+are model.session_indicators, the ones the worker serves).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Self
 import numpy as np
 import scipy.sparse as sp
 
+from radio_engine.model.session_indicators import SessionContext, session_indicators
 from radio_engine.selector.blend import BlendWeights, blend_scores
 from radio_engine.training.pairs import Prefixes, SessionLog
 from radio_engine.training.rules import DEFAULT_WINDOW, sr_matrix
@@ -46,7 +48,7 @@ class SignalTables:
     """What the cheap session signals need from training: SR rules, artists, popularity."""
 
     rules: sp.csr_matrix
-    by_artist: sp.csr_matrix
+    artist_codes: np.ndarray
     popularity: np.ndarray
 
     @classmethod
@@ -55,41 +57,20 @@ class SignalTables:
         catalog = log.catalog
         return cls(
             rules=sr_matrix(log.rows, log.session_of_event(), catalog.size, window),
-            by_artist=artist_tracks(catalog.artist_codes, catalog.artist_names.size),
+            artist_codes=catalog.artist_codes,
             popularity=play_counts(log),
         )
 
 
-def session_indicators(prefixes: Prefixes, by_artist: sp.csr_matrix) -> dict[str, np.ndarray]:
-    """Dense [B, N] bool indicators of a batch: same_last_artist, in_session_artist,
-    in_session_track; by_artist [n_artists, N] from artist_tracks."""
-    b = prefixes.size
-    n_artists, n = by_artist.shape
-    batch_of = prefixes.batch_of
-    known_art = prefixes.artists >= 0
-    session_artists = sp.csr_matrix(
-        (
-            np.ones(int(known_art.sum()), np.float32),
-            (batch_of[known_art], prefixes.artists[known_art]),
-        ),
-        shape=(b, n_artists),
-    )
-    known_row = prefixes.rows >= 0
-    in_track = np.zeros((b, n), dtype=bool)
-    in_track[batch_of[known_row], prefixes.rows[known_row]] = True
+def session_signals(context: SessionContext, tables: SignalTables) -> dict[str, np.ndarray]:
+    """Dense [B, N] signals over every candidate row of a batch of session contexts
+    (Prefixes.session_context): rules (SR from the last accepted track) and the shared session
+    indicators (last_artist, session_artist, in_session); plus popularity [N]."""
+    n = tables.artist_codes.shape[0]
+    indicators = session_indicators(context, np.arange(n), tables.artist_codes)
     return {
-        "same_last_artist": dense_rows(by_artist, prefixes.last_artists) > 0,
-        "in_session_artist": (session_artists @ by_artist).toarray() > 0,
-        "in_session_track": in_track,
-    }
-
-
-def session_signals(prefixes: Prefixes, tables: SignalTables) -> dict[str, np.ndarray]:
-    """Dense [B, N] signals of a batch: rules (SR from the last track) and the
-    session_indicators; plus popularity [N]."""
-    return {
-        "rules": dense_rows(tables.rules, prefixes.last_rows),
-        **session_indicators(prefixes, tables.by_artist),
+        "rules": dense_rows(tables.rules, context.last_track),
+        **indicators.as_dict(),
         "popularity": tables.popularity,
     }
 
@@ -205,13 +186,13 @@ class Blend:
         return self
 
     def score(self, prefixes: Prefixes) -> np.ndarray:
-        s = session_signals(prefixes, self.tables)
+        s = session_signals(prefixes.session_context(), self.tables)
         return blend_scores(
             None,
             s["rules"],
-            s["same_last_artist"],
-            s["in_session_artist"],
-            s["in_session_track"],
+            s["last_artist"],
+            s["session_artist"],
+            s["in_session"],
             s["popularity"],
             self.weights,
         )

@@ -115,9 +115,9 @@ class BlendProblem:
         cls,
         gru_scores: np.ndarray | None,
         rule_scores: np.ndarray,
-        same_last_artist: np.ndarray,
-        in_session_artist: np.ndarray,
-        in_session_track: np.ndarray,
+        last_artist: np.ndarray,
+        session_artist: np.ndarray,
+        in_session: np.ndarray,
         popularity: np.ndarray,
         targets: np.ndarray,
         k: int = 20,
@@ -126,9 +126,9 @@ class BlendProblem:
         targets = np.asarray(targets, dtype=np.int64)
         keep = np.flatnonzero(targets >= 0)
         rule_scores = np.asarray(rule_scores, dtype=np.float32)[keep]
-        same = np.asarray(same_last_artist, dtype=bool)[keep]
-        in_artist = np.asarray(in_session_artist, dtype=bool)[keep]
-        in_track = np.asarray(in_session_track, dtype=bool)[keep]
+        same = np.asarray(last_artist, dtype=bool)[keep]
+        in_artist = np.asarray(session_artist, dtype=bool)[keep]
+        in_track = np.asarray(in_session, dtype=bool)[keep]
         gru = None if gru_scores is None else np.asarray(gru_scores, dtype=np.float32)[keep]
         targets = targets[keep]
         b = rule_scores.shape[0]

@@ -17,17 +17,29 @@ Protocol
    (30Music has none). Caveat: a real catalog holds more unplayed tracks per artist than the
    test period plays, so artist-aware cold numbers are optimistic in absolute terms; compare
    methods with each other.
+3b. Full-catalog cold pass: each cold pair is also ranked among ALL candidates, the warm ones
+   and the tracks first seen in --test together, as a radio's catalog holds the tracks nobody
+   has played yet beside the ones it knows (`hr_cold_full`). Every method scores every
+   candidate as it does in the other passes: the model a new track through its artist, the
+   blend its session signals (a new track already heard in the session counts as in the
+   session, as the worker counts it), id-based methods 0. The same caveat holds, weaker: the
+   new tracks still number only those the test period plays.
 4. Listener state: each listener's train and test events run through the ONNX GRU together,
    in time order (equal timestamps keep file order); a pair uses the query after the event just
    before its target, so the state holds only earlier events. Dwell (pct_played_derived, which
    is computed from the next event's time) is never read.
-5. Baselines are fitted on --train only. Blend weights: the served ones from the model's
+5. Session signals: the served blend's session indicators are the worker's
+   (model.session_indicators): they follow the accepted events of the session prefix (play,
+   complete, like; never a skip or a dislike), and the listener's last accepted event before
+   the session (in --train or earlier in --test) when the prefix has none; the rules signal
+   follows the same last accepted track.
+6. Baselines are fitted on --train only. Blend weights: the served ones from the model's
    manifest (feature_spec["blend"], tuned on a validation split at train time), else the GRU
    alone, as the worker does (selector.blend.served_weights); the blend baseline's from feature_spec["blend_only"], else tuned here on the last
    day of --train with its signals fitted on the rest. Nothing is tuned on --test.
-6. Ties count as a random order in expectation (training.metrics); top-k lists break ties
+7. Ties count as a random order in expectation (training.metrics); top-k lists break ties
    in one seeded random order of the candidates.
-7. Served minus every other method comes with a 95 % interval: a paired bootstrap that
+8. Served minus every other method comes with a 95 % interval: a paired bootstrap that
    resamples whole test sessions (training.bootstrap), so a gap of a few pairs is not read
    as a win or a loss.
 
@@ -37,17 +49,19 @@ JSON report (`--json`), one object:
 | --- | --- |
 | k | the cut-off of every @k metric |
 | pairs.all / .warm / .cold | pairs scored; warm: target seen in training; cold: not |
-| candidates.warm / .table / .cold | warm candidates (of them in the model's table); cold-pass candidates |
+| candidates.warm / .table / .cold / .all | warm candidates (of them in the model's table); cold-pass candidates; the full catalog (warm + cold) |
 | candidates.table_not_in_train | table tracks that never occur in --train (should be 0: see the warning) |
-| chance_hr / chance_hr_cold | k / candidates.warm and k / candidates.cold: HR@k of a random ranking |
+| chance_hr / chance_hr_cold / chance_hr_cold_full | k / candidates.warm, k / candidates.cold and k / candidates.all: HR@k of a random ranking |
 | methods.<name>.hr / .mrr | HR@k and MRR@k over all pairs, warm pass (cold pairs are misses) |
 | methods.<name>.hr_warm / .mrr_warm | the same over warm pairs only |
 | methods.<name>.hr_cold / .mrr_cold | cold pairs ranked among the cold candidates (cold pass) |
+| methods.<name>.hr_cold_full / .mrr_cold_full | cold pairs ranked among all candidates, warm and cold (full-catalog cold pass) |
 | methods.<name>.next_artist_hr | share of pairs whose target's artist is among the artists of the warm top-k list |
 | methods.<name>.coverage | share of warm candidates in at least one top-k list |
 | methods.<name>.artist_diversity | mean share of distinct artists in a top-k list |
 | methods.<name>.seconds | time to fit and score the method (GRU replay and ranking excluded) |
 | served_vs.<name>.hr / .mrr | served minus that method over all pairs: {diff, low, high}, low/high the 95 % interval of a paired (Poisson) bootstrap over test sessions (2,000 resamples, seeded) |
+| served_vs_cold_full.<name>.hr / .mrr | the same over the cold pairs of the full-catalog cold pass |
 | blend.served / .served_source | weights of the served score; "manifest" or "gru-only" (what the worker serves without tuned weights) |
 | blend.baseline / .baseline_source | weights of the blend baseline; "manifest", "tuned-on-train-tail" or "given" |
 | model.dir / .version / .trained | the model evaluated |
@@ -75,6 +89,7 @@ import scipy.sparse as sp
 from tqdm import tqdm
 
 from radio_engine.model.runtime import ServingModel
+from radio_engine.model.session_indicators import INDICATORS
 from radio_engine.model.transitions import load_transitions
 from radio_engine.selector.blend import BlendWeights, blend_scores, served_weights
 from radio_engine.settings import Settings
@@ -114,17 +129,20 @@ BATCH_CELLS = 4_000_000
 
 @dataclass
 class _Scored:
-    """One method's ranks (warm and cold pass) and top-k lists, filled batch by batch."""
+    """One method's ranks (warm, cold and full-catalog cold pass) and top-k lists, filled batch
+    by batch."""
 
     warm: list[metrics.Ranks] = field(default_factory=list)
     cold: list[metrics.Ranks] = field(default_factory=list)
+    cold_full: list[metrics.Ranks] = field(default_factory=list)
     top: list[np.ndarray] = field(default_factory=list)
     seconds: float = 0.0
 
 
 @dataclass(frozen=True)
 class _Passes:
-    """How a batch of [B, N] scores is ranked: warm columns for all, cold columns for cold pairs."""
+    """How a batch of [B, N] scores is ranked: warm columns for all pairs; for cold pairs, the
+    cold columns (cold pass) and every column (full-catalog cold pass)."""
 
     n_warm: int
     k: int
@@ -135,9 +153,11 @@ class _Passes:
         into.warm.append(metrics.ranks(warm_scores, np.where(cold, -1, targets)))
         into.top.append(metrics.top_k(warm_scores, self.k, self.tie_order))
         if cold.any() and scores.shape[1] > self.n_warm:
+            cold_scores = scores[cold]
             into.cold.append(
-                metrics.ranks(scores[cold, self.n_warm :], targets[cold] - self.n_warm)
+                metrics.ranks(cold_scores[:, self.n_warm :], targets[cold] - self.n_warm)
             )
+            into.cold_full.append(metrics.ranks(cold_scores, targets[cold]))
 
 
 def _timed(into: _Scored, make: Any, *args: Any) -> np.ndarray:
@@ -198,7 +218,7 @@ def evaluate(
     n, n_warm = catalog.size, catalog.n_warm
     train_log = SessionLog.from_events(train, catalog)
     test_log = SessionLog.from_events(test, catalog)
-    pairs = Pairs.from_log(test_log)
+    pairs = Pairs.from_log(test_log, train_log)
     spec = model.manifest.feature_spec or {}
 
     served_w, served_source = served_weights(spec)
@@ -233,11 +253,12 @@ def evaluate(
         prefixes = pairs.prefixes(sel)
         targets, cold = pairs.target_rows[sel], pairs.cold[sel]
         t = time.perf_counter()
-        s = session_signals(prefixes, tables)
+        context = prefixes.session_context()
+        s = session_signals(context, tables)
         rules_rows = s["rules"]
         if served_rules is not tables.rules:
-            rules_rows = dense_rows(served_rules, prefixes.last_rows)
-        signals = (s["same_last_artist"], s["in_session_artist"], s["in_session_track"])
+            rules_rows = dense_rows(served_rules, context.last_track)
+        signals = tuple(s[name] for name in INDICATORS)
         signal_seconds += time.perf_counter() - t
         gru_scores = {}
         for name, (q, track_out) in queries.items():
@@ -269,7 +290,10 @@ def evaluate(
         results["id_only_served"].seconds += results["id_only_gru"].seconds
 
     report = _report(results, pairs, catalog, k)
-    report["served_vs"] = _served_differences(results, pairs, k)
+    report["served_vs"] = _served_differences(results, pairs.start, k, "warm")
+    report["served_vs_cold_full"] = _served_differences(
+        results, pairs.start[pairs.cold], k, "cold_full"
+    )
     played = np.zeros(n, dtype=bool)
     played[train_log.rows[train_log.rows >= 0]] = True
     report["candidates"]["table_not_in_train"] = int(
@@ -306,6 +330,7 @@ def _report(
         r = results[name]
         warm = metrics.Ranks.concat(r.warm)
         cold_ranks = metrics.Ranks.concat(r.cold)
+        cold_full = metrics.Ranks.concat(r.cold_full)
         top = np.concatenate(r.top) if r.top else np.zeros((0, k), np.int64)
         artist_hit = (catalog.artist_codes[top] == pairs.target_artists[:, None]).any(axis=1)
         artist_hit &= pairs.target_artists >= 0
@@ -316,6 +341,8 @@ def _report(
             "mrr_warm": metrics.mrr(warm[~cold], k),
             "hr_cold": metrics.hit_rate(cold_ranks, k),
             "mrr_cold": metrics.mrr(cold_ranks, k),
+            "hr_cold_full": metrics.hit_rate(cold_full, k),
+            "mrr_cold_full": metrics.mrr(cold_full, k),
             "next_artist_hr": float(artist_hit.mean()) if artist_hit.size else 0.0,
             "coverage": metrics.catalog_coverage(top, catalog.n_warm),
             "artist_diversity": metrics.artist_diversity(top, catalog.artist_codes),
@@ -324,28 +351,37 @@ def _report(
     return {
         "k": k,
         "pairs": {"all": pairs.size, "warm": int((~cold).sum()), "cold": int(cold.sum())},
-        "candidates": {"warm": catalog.n_warm, "table": catalog.n_table, "cold": n_cold_candidates},
+        "candidates": {
+            "warm": catalog.n_warm,
+            "table": catalog.n_table,
+            "cold": n_cold_candidates,
+            "all": catalog.size,
+        },
         "chance_hr": min(1.0, k / max(catalog.n_warm, 1)),
         "chance_hr_cold": min(1.0, k / max(n_cold_candidates, 1)),
+        "chance_hr_cold_full": min(1.0, k / max(catalog.size, 1)),
         "methods": methods,
     }
 
 
 def _served_differences(
-    results: dict[str, _Scored], pairs: Pairs, k: int
+    results: dict[str, _Scored], sessions: np.ndarray, k: int, ranked: str
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Served minus every other method, HR@k and MRR@k over all pairs (warm pass), each with a
-    95 % interval from one paired bootstrap over test sessions (training.bootstrap)."""
-    served = metrics.Ranks.concat(results["served"].warm)
+    """Served minus every other method, HR@k and MRR@k over the pairs of one pass (`ranked`:
+    "warm", every pair; "cold_full", the cold ones), each with a 95 % interval from one paired
+    bootstrap over test sessions (training.bootstrap); `sessions`: each pair's session key."""
+    served = metrics.Ranks.concat(getattr(results["served"], ranked))
     names = [name for name in results if name != "served"]
+    if served.size == 0:
+        return {}
     comparisons = []
     for name in names:
-        other = metrics.Ranks.concat(results[name].warm)
+        other = metrics.Ranks.concat(getattr(results[name], ranked))
         comparisons.append((metrics.hits(served, k), metrics.hits(other, k)))
         comparisons.append(
             (metrics.reciprocal_ranks(served, k), metrics.reciprocal_ranks(other, k))
         )
-    found = SessionBootstrap(pairs.start).differences(comparisons)
+    found = SessionBootstrap(sessions).differences(comparisons)
     return {
         name: {"hr": found[2 * i].to_dict(), "mrr": found[2 * i + 1].to_dict()}
         for i, name in enumerate(names)
@@ -376,7 +412,7 @@ def tune_blend_weights(
     n_warm = catalog.n_warm
     train_log = SessionLog.from_events(train, catalog)
     valid_log = SessionLog.from_events(valid, catalog)
-    pairs = Pairs.from_log(valid_log)
+    pairs = Pairs.from_log(valid_log, train_log)
     tables = SignalTables.fit(train_log)
     warm_targets = np.where(pairs.cold, -1, pairs.target_rows)
 
@@ -387,12 +423,9 @@ def tune_blend_weights(
         step = _batch_rows(catalog.size)
         for lo in tqdm(range(0, select.size, step), desc="tune", disable=not progress):
             sel = select[lo : lo + step]
-            s = session_signals(pairs.prefixes(sel), tables)
+            s = session_signals(pairs.prefixes(sel).session_context(), tables)
             gru = None if q is None else q[pairs.prev_position[sel]] @ track_out[:n_warm].T
-            signals = [
-                s[name][:, :n_warm]
-                for name in ("rules", "same_last_artist", "in_session_artist", "in_session_track")
-            ]
+            signals = [s[name][:, :n_warm] for name in ("rules", *INDICATORS)]
             parts.append(
                 BlendProblem.from_dense(gru, *signals, pop[:n_warm], warm_targets[sel], k=k)
             )
@@ -452,8 +485,9 @@ def format_table(report: dict[str, Any]) -> str:
     p, c = report["pairs"], report["candidates"]
     head = (
         f"pairs: {p['all']} (warm {p['warm']}, cold {p['cold']}); candidates: warm {c['warm']} "
-        f"(model table {c['table']}), cold {c['cold']}; chance HR@{k}: "
-        f"warm {report['chance_hr']:.5f}, cold {report['chance_hr_cold']:.5f}"
+        f"(model table {c['table']}), cold {c['cold']}, all {c['all']}; chance HR@{k}: "
+        f"warm {report['chance_hr']:.5f}, cold {report['chance_hr_cold']:.5f}, "
+        f"cold in the full catalog {report['chance_hr_cold_full']:.5f}"
     )
     cols = {
         "hr": f"HR@{k}",
@@ -462,6 +496,8 @@ def format_table(report: dict[str, Any]) -> str:
         "mrr_warm": "MRR warm",
         "hr_cold": "HR cold",
         "mrr_cold": "MRR cold",
+        "hr_cold_full": "HR c.all",
+        "mrr_cold_full": "MRR c.all",
         "next_artist_hr": "artist HR",
         "coverage": "coverage",
         "artist_diversity": "diversity",
@@ -471,12 +507,19 @@ def format_table(report: dict[str, Any]) -> str:
     for name, m in report["methods"].items():
         cells = [f"{m[c_]:>10.1f}" if c_ == "seconds" else f"{m[c_]:>10.4f}" for c_ in cols]
         lines.append(f"{name:<14}" + "".join(cells))
-    if report.get("served_vs"):
+    lines += [
+        "",
+        "HR/MRR cold: cold pairs ranked among the new tracks only; c.all: among all candidates.",
+    ]
+    for key, pairs in (("served_vs", "all pairs"), ("served_vs_cold_full", "cold pairs, c.all")):
+        if not report.get(key):
+            continue
         lines += [
             "",
-            f"served minus each method, HR@{k} and MRR@{k}, [95 % interval, sessions resampled]:",
+            f"served minus each method, HR@{k} and MRR@{k} over {pairs} "
+            "[95 % interval, sessions resampled]:",
         ]
-        for name, d in report["served_vs"].items():
+        for name, d in report[key].items():
             cells = [
                 f"{metric} {d[metric]['diff']:+.4f} [{d[metric]['low']:+.4f}, {d[metric]['high']:+.4f}]"
                 + ("" if d[metric]["low"] > 0 else " (not clearly above)")

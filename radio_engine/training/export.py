@@ -22,6 +22,8 @@ from radio_engine.training.audio_model import (
     export_audio_encoder,
     untrained_audio_encoder,
 )
+from radio_engine.training.data import Events
+from radio_engine.training.encoding import Vocab
 from radio_engine.training.model import ListenerModel
 
 OPSET = 17
@@ -55,6 +57,7 @@ def export_model(
     data_sha256: str = "",
     metrics: dict[str, Any] | None = None,
     trained: bool = True,
+    train_config: dict[str, Any] | None = None,
 ) -> Path:
     """Write the ONNX parts, the track table, the vocabularies and the manifest into out_dir.
 
@@ -114,9 +117,38 @@ def export_model(
         metrics=metrics or {},
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         trained=trained,
+        train_config=train_config or {},
     )
     write_manifest(out, manifest)
     return out
+
+
+def export_with_vocab(
+    model: ListenerModel, out: Path, vocab: Vocab, audio_module: AudioEncoder | None, **extra: Any
+) -> Path:
+    """export_model with the vocabulary's tracks, artists, popularity and audio."""
+    return export_model(
+        model,
+        out,
+        track_ids=vocab.track_ids,
+        artist_ids=vocab.track_artists,
+        artist_vocab=vocab.artists,
+        popularity=vocab.popularity,
+        audio_module=audio_module,
+        track_audio=vocab.track_audio,
+        **extra,
+    )
+
+
+def export_rules(events: Events, out: Path) -> Path:
+    """The sequential-rules table of `events` over an exported model's track table
+    (transitions.npz, which the selector serves)."""
+    from radio_engine.model.runtime import ServingModel
+    from radio_engine.model.transitions import save_transitions
+    from radio_engine.training.rules import build_rules
+
+    model = ServingModel(out)
+    return save_transitions(out, build_rules(events, model.tracks.track_ids))
 
 
 def _export_step(model: ListenerModel, path: Path) -> None:

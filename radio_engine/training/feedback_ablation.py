@@ -25,7 +25,10 @@ import numpy as np
 
 from radio_engine.training import metrics
 from radio_engine.training.bootstrap import SessionBootstrap
+from radio_engine.training.config import TrainConfig
 from radio_engine.training.data import Events, load_events
+from radio_engine.training.encoding import Vocab, accepted_events
+from radio_engine.training.loop import fit
 from radio_engine.training.simulated_listeners import (
     LABEL,
     ClipTable,
@@ -33,7 +36,7 @@ from radio_engine.training.simulated_listeners import (
     read_holdout,
     would_skip,
 )
-from radio_engine.training.train import ValidationPairs, Vocab, accepted_events, fit, pair_scores
+from radio_engine.training.validation import ValidationPairs, pair_scores
 
 #: share of each listener's sessions (the last ones, at least one) held out for the evaluation
 TEST_SHARE = 0.25
@@ -83,16 +86,8 @@ def ablation_report(
     per_pair: dict[str, dict[str, np.ndarray]] = {}
     pair_users = np.zeros(0, str)
     for name, feedback in VARIANTS.items():
-        model, _ = fit(
-            train,
-            vocab,
-            epochs=epochs,
-            seed=seed,
-            id_only=False,
-            progress=progress,
-            phase=name,
-            feedback=feedback,
-        )
+        config = TrainConfig(epochs=epochs, seed=seed, feedback=feedback)
+        model, _ = fit(train, vocab, config, progress=progress, phase=name)
         pairs = ValidationPairs.build(train, test, vocab, feedback)
         pair_users = test.user_id[pairs.target_event]
         user_row = np.searchsorted(users, pair_users)

@@ -3,6 +3,9 @@
 Every method (model and baselines) scores the same candidate rows and the same pairs, so their
 numbers are comparable. A pair is (session prefix -> next track) at every position >= 1 of a
 session; events inside a session keep time order, and equal timestamps keep the file's order.
+The session indicators of a prefix are the shared ones (model.session_indicators): the prefix's
+accepted events, and the listener's last accepted event before the session when the prefix has
+none (as the worker, which remembers the listener's recent events, would know it).
 """
 
 from __future__ import annotations
@@ -11,6 +14,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+from radio_engine.model.session_indicators import (
+    NONE,
+    SessionContext,
+    accepted_feedback,
+    session_context,
+)
 
 
 class EventColumns(Protocol):
@@ -22,6 +32,7 @@ class EventColumns(Protocol):
     track_id: np.ndarray
     artist_id: np.ndarray
     ts: np.ndarray
+    event: np.ndarray
 
 
 def _as_str(values: np.ndarray) -> np.ndarray:
@@ -110,8 +121,9 @@ def _lookup(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
 class SessionLog:
     """Events grouped by session, each session in time order (ties: file order).
 
-    rows/artists/users/ts [E] in session order; starts [S+1] session offsets;
-    event_index [E]: position of each event in the original events (file order).
+    rows/artists/users/ts [E] in session order; accepted [E]: play, complete or like (the
+    events the session indicators follow); starts [S+1] session offsets; event_index [E]:
+    position of each event in the original events (file order).
     """
 
     catalog: EvalCatalog
@@ -121,6 +133,7 @@ class SessionLog:
     ts: np.ndarray
     starts: np.ndarray
     event_index: np.ndarray
+    accepted: np.ndarray
 
     @classmethod
     def from_events(cls, events: EventColumns, catalog: EvalCatalog) -> SessionLog:
@@ -143,6 +156,7 @@ class SessionLog:
             ts=ts[order],
             starts=starts,
             event_index=order.astype(np.int64),
+            accepted=accepted_feedback(np.asarray(events.event)[order]),
         )
 
     @property
@@ -155,17 +169,64 @@ class SessionLog:
 
 
 @dataclass(frozen=True)
+class Carried:
+    """Per session (or pair): the listener's last accepted event before the session started.
+
+    found [S] bool; rows / artists [S]: its candidate row and artist code (-1 unknown)."""
+
+    found: np.ndarray
+    rows: np.ndarray
+    artists: np.ndarray
+
+    def take(self, select: np.ndarray | slice) -> Carried:
+        return Carried(self.found[select], self.rows[select], self.artists[select])
+
+
+def carried_into_sessions(log: SessionLog, *before: SessionLog) -> Carried:
+    """For each session of `log`, the listener's last accepted event before its first event,
+    among the `before` logs (e.g. the training events) and the log's own earlier sessions, by
+    time (ties: `before` first, then the log's order)."""
+    logs = [*before, log]
+    users = np.concatenate([x.users for x in logs])
+    ts = np.concatenate([x.ts for x in logs])
+    source = np.repeat(np.arange(len(logs)), [x.rows.shape[0] for x in logs])
+    n = users.shape[0]
+    _, listener = np.unique(users, return_inverse=True)
+    order = np.lexsort((np.arange(n), source, ts, listener))
+    accepted = np.concatenate([x.accepted for x in logs])[order]
+    first_of_listener = np.ones(n, dtype=bool)
+    first_of_listener[1:] = listener[order][1:] != listener[order][:-1]
+    listener_start = np.maximum.accumulate(np.where(first_of_listener, np.arange(n), 0))
+    last = np.maximum.accumulate(np.where(accepted, np.arange(n), -1))
+    # the last accepted event strictly before each event, within the same listener
+    before_it = np.concatenate([[-1], last[:-1]])
+    before_it = np.where(before_it >= listener_start, before_it, -1)
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    offset = n - log.rows.shape[0]
+    at = before_it[position[offset + log.starts[:-1]]]
+    found = at >= 0
+    picked = order[np.maximum(at, 0)]
+    rows = np.concatenate([x.rows for x in logs])[picked]
+    artists = np.concatenate([x.artists for x in logs])[picked]
+    return Carried(found, np.where(found, rows, NONE), np.where(found, artists, NONE))
+
+
+@dataclass(frozen=True)
 class Prefixes:
     """A batch of session prefixes: what came before each pair's target in its session.
 
-    rows/artists [P] flat (candidate rows / artist codes, -1 unknown); offsets [B+1];
-    users [B] the listener of each prefix.
+    rows/artists [P] flat (candidate rows / artist codes, -1 unknown); accepted [P]; offsets
+    [B+1]; users [B] the listener of each prefix; carried [B]: the listener's last accepted event
+    before the session (carried_into_sessions).
     """
 
     rows: np.ndarray
     artists: np.ndarray
     offsets: np.ndarray
     users: np.ndarray
+    accepted: np.ndarray
+    carried: Carried
 
     @property
     def size(self) -> int:
@@ -193,13 +254,31 @@ class Prefixes:
         """1-based position of every flat entry inside its prefix [P]."""
         return np.arange(self.rows.shape[0]) - np.repeat(self.offsets[:-1], self.lengths) + 1
 
+    def session_context(self) -> SessionContext:
+        """What the shared session indicators read: each prefix as a window (its session's
+        events, right-aligned) after the event carried from before the session."""
+        b, lengths = self.size, self.lengths
+        width = int(lengths.max(initial=0)) + 1
+        tracks = np.full((b, width), NONE, dtype=np.int64)
+        artists = np.full((b, width), NONE, dtype=np.int64)
+        accepted = np.zeros((b, width), dtype=bool)
+        in_session = np.zeros((b, width), dtype=bool)
+        tracks[:, 0], artists[:, 0] = self.carried.rows, self.carried.artists
+        accepted[:, 0] = self.carried.found
+        who = self.batch_of
+        col = width - np.repeat(lengths, lengths) + self.positions - 1
+        tracks[who, col], artists[who, col] = self.rows, self.artists
+        accepted[who, col], in_session[who, col] = self.accepted, True
+        return session_context(tracks, artists, accepted, in_session)
+
 
 @dataclass(frozen=True)
 class Pairs:
     """Next-track pairs of a session log: prefix = log[start : start + length], target after.
 
     target_rows/target_artists [M]; cold [M]: target unseen in training (row >= n_warm);
-    prev_event/target_event [M]: original event positions of the last prefix event and target.
+    prev_event/target_event [M]: original event positions of the last prefix event and target;
+    carried [M]: the listener's last accepted event before the pair's session.
     """
 
     log: SessionLog
@@ -210,10 +289,12 @@ class Pairs:
     cold: np.ndarray
     prev_event: np.ndarray
     target_event: np.ndarray
+    carried: Carried
 
     @classmethod
-    def from_log(cls, log: SessionLog) -> Pairs:
-        """One pair at every position >= 1 of every session."""
+    def from_log(cls, log: SessionLog, *before: SessionLog) -> Pairs:
+        """One pair at every position >= 1 of every session; `before`: the logs of the
+        listeners' earlier events (e.g. training), for what a session carries in."""
         session_of = log.session_of_event()
         pos = np.arange(log.rows.shape[0]) - log.starts[session_of]
         target = np.flatnonzero(pos >= 1)
@@ -228,6 +309,7 @@ class Pairs:
             cold=(rows < 0) | (rows >= log.catalog.n_warm),
             prev_event=log.event_index[target - 1],
             target_event=log.event_index[target],
+            carried=carried_into_sessions(log, *before).take(session_of[target]),
         )
 
     @property
@@ -250,6 +332,7 @@ class Pairs:
                     "target_event",
                 )
             ),
+            carried=self.carried.take(select),
         )
 
     @property
@@ -269,4 +352,6 @@ class Pairs:
             artists=self.log.artists[flat],
             offsets=offsets,
             users=self.log.users[start],
+            accepted=self.log.accepted[flat],
+            carried=self.carried.take(select),
         )

@@ -7,12 +7,12 @@ import numpy as np
 from radio_engine.listeners.feedback import (
     MARKS_KEPT,
     FeedbackRules,
-    accepted_recent,
     artist_feedback,
     kinds_of_recent,
     last_accepted,
     last_liked,
     mark_artist,
+    recent_window,
 )
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.inputs import FEEDBACK_INDEX
@@ -80,8 +80,16 @@ def test_session_signals_see_only_accepted_tracks() -> None:
     )
     assert last_accepted(state) == ("t4", "D")
     assert last_liked(state) == "t4"
-    assert accepted_recent(state) == (["t1", "t2", "t4"], ["A", "B", "D"])
-    assert accepted_recent(state, session_only=True) == (["t2", "t4"], ["B", "D"])
+    # the window the session indicators read: the session (t2..t5), t1 before it being no
+    # longer needed (t4 is a later accepted track)
+    window = recent_window(state)
+    assert window.tracks == ["t2", "t3", "t4", "t5"] and window.artists == ["B", "C", "D", "E"]
+    assert window.accepted == [True, False, True, False]
+    assert window.in_session == [True] * 4
+    # a session of rejections only: the window reaches back to the last accepted track
+    state.session_len = 1
+    window = recent_window(state)
+    assert window.tracks == ["t4", "t5"] and window.in_session == [False, True]
     # a state written before kinds were kept reads as plays
     old = ListenerState(h=np.zeros(2, np.float32), recent=["x", "y"], recent_artists=["A", "B"])
     assert kinds_of_recent(old) == b"\0\0" and last_accepted(old) == ("y", "B")

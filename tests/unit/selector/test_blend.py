@@ -57,9 +57,9 @@ def test_the_parts_a_queue_shows_add_up_to_the_served_score():
     signals = {
         "gru_scores": rng.normal(size=shape).astype(np.float32),
         "rule_scores": rng.exponential(size=shape).astype(np.float32),
-        "same_last_artist": rng.random(shape) < 0.3,
-        "in_session_artist": rng.random(shape) < 0.3,
-        "in_session_track": rng.random(shape) < 0.3,
+        "last_artist": rng.random(shape) < 0.3,
+        "session_artist": rng.random(shape) < 0.3,
+        "in_session": rng.random(shape) < 0.3,
         "popularity": rng.integers(0, 500, size=shape).astype(np.float32),
     }
     w = BlendWeights(gru=0.4, rules=1.2, last_artist=0.5, session_artist=0.25, in_session=-0.5)
@@ -67,6 +67,4 @@ def test_the_parts_a_queue_shows_add_up_to_the_served_score():
     assert tuple(parts) == SCORE_PARTS
     total = sum(parts.values())
     np.testing.assert_allclose(total, blend_scores(weights=w, **signals), rtol=1e-5, atol=1e-5)
-    assert (
-        parts["artist"][signals["same_last_artist"] & ~signals["in_session_artist"]] == 0.5
-    ).all()
+    assert (parts["artist"][signals["last_artist"] & ~signals["session_artist"]] == 0.5).all()

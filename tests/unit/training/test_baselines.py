@@ -113,15 +113,16 @@ def test_artist_continuation_puts_the_last_artist_first_most_played_first(log):
 
 
 def test_session_signals(log):
-    s = session_signals(prefixes_for(log, [["a", "c", "x"], ["e", "x"]]), SignalTables.fit(log))
+    prefixes = prefixes_for(log, [["a", "c", "x"], ["e", "x"]])
+    s = session_signals(prefixes.session_context(), SignalTables.fit(log))
     ids = log.catalog.track_ids.tolist()
 
     def named(mask: np.ndarray) -> list[str]:
         return [ids[i] for i in np.flatnonzero(mask)]
 
-    assert named(s["same_last_artist"][0]) == ["c", "d"]  # f: artist unknown, never matches
-    assert named(s["in_session_artist"][0]) == ["a", "c", "d"]
-    assert named(s["in_session_track"][0]) == ["a", "c"]
+    assert named(s["last_artist"][0]) == ["c", "d"]  # f: artist unknown, never matches
+    assert named(s["session_artist"][0]) == ["a", "c", "d"]
+    assert named(s["in_session"][0]) == ["a", "c"]
     assert s["rules"][0].tolist() == [0] * 6  # c never had a successor in training
     # after e: e once at gap 1; b at gap 2 and at gap 1 (from the second e)
     assert s["rules"][1] == pytest.approx([0, 1.5, 0, 0, 1.0, 0])

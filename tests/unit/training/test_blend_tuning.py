@@ -11,7 +11,7 @@ from radio_engine.training.blend_tuning import BlendProblem, tune_blend
 
 
 def random_signals(rng: np.random.Generator, b: int, n: int) -> tuple:
-    """gru, rules, same_last_artist, in_session_artist, in_session_track, popularity."""
+    """gru, rules, last_artist, session_artist, in_session, popularity."""
     rules = np.where(rng.random((b, n)) < 0.03, rng.random((b, n)) * 3, 0.0).astype(np.float32)
     return (
         rng.standard_normal((b, n)).astype(np.float32),

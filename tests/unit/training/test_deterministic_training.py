@@ -16,7 +16,8 @@ import pytest
 from radio_engine.cli import build_parser
 from radio_engine.settings import Settings
 from radio_engine.training.audio_model import AUDIO_STEPS
-from radio_engine.training.train import TIMING_HEADER, run
+from radio_engine.training.report import TIMING_HEADER
+from radio_engine.training.train import run
 
 DATA = Settings().data_path
 #: one real clip from each of three games

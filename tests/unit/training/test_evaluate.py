@@ -80,9 +80,16 @@ def test_report_is_well_formed_with_known_baseline_numbers(files, capsys):
     report = evaluate_json(files, capsys, "--id-only-model", str(files["model"]))
     assert report["k"] == 1
     assert report["pairs"] == {"all": 4, "warm": 2, "cold": 2}
-    assert report["candidates"] == {"warm": 5, "table": 5, "cold": 2, "table_not_in_train": 0}
+    assert report["candidates"] == {
+        "warm": 5,
+        "table": 5,
+        "cold": 2,
+        "all": 7,
+        "table_not_in_train": 0,
+    }
     assert report["chance_hr"] == pytest.approx(1 / 5)
     assert report["chance_hr_cold"] == pytest.approx(1 / 2)
+    assert report["chance_hr_cold_full"] == pytest.approx(1 / 7)
     assert list(report["methods"]) == list(METHODS)
     for m in report["methods"].values():
         for key in ("hr", "mrr", "hr_warm", "hr_cold", "next_artist_hr", "coverage"):
@@ -118,6 +125,33 @@ def test_report_is_well_formed_with_known_baseline_numbers(files, capsys):
     assert vs_markov["diff"] == pytest.approx(served["hr"] - markov["hr"])
     assert vs_markov["low"] <= vs_markov["diff"] <= vs_markov["high"]
     assert report["served_vs"]["id_only_served"]["mrr"] == {"diff": 0.0, "low": 0.0, "high": 0.0}
+
+
+def test_cold_targets_are_also_ranked_in_the_full_catalog(files, capsys):
+    """The full-catalog cold pass ranks the two cold targets (z after b, y after c) among all 7
+    candidates: the new tracks no longer compete only with each other."""
+    argv = ["evaluate", "--model", str(files["model"]), "--train", str(files["train"])]
+    assert main([*argv, "--test", str(files["test"]), "--k", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    artist = report["methods"]["artist"]
+    # among the 2 new tracks both targets make a top 2
+    assert artist["hr_cold"] == pytest.approx(1.0)
+    # among all 7: z (b's artist, never played) comes right after b (3 plays): rank 2, a hit;
+    # y's artist (that of e) is not c's: y ties with z at 0 below all 5 played tracks: a miss
+    assert artist["hr_cold_full"] == pytest.approx(1 / 2)
+    assert artist["mrr_cold_full"] == pytest.approx((1 / 2 + 0) / 2)
+    # popularity scores every new track 0, below all 5 played ones: never in a top 2
+    assert report["methods"]["popularity"]["hr_cold_full"] == 0.0
+    assert report["methods"]["popularity"]["hr_cold"] == pytest.approx(1.0)  # 2 of 2
+    for m in report["methods"].values():
+        assert 0.0 <= m["mrr_cold_full"] <= m["hr_cold_full"] <= 1.0
+    vs_artist = report["served_vs_cold_full"]["artist"]["hr"]
+    served = report["methods"]["served"]
+    assert vs_artist["diff"] == pytest.approx(served["hr_cold_full"] - artist["hr_cold_full"])
+    assert vs_artist["low"] <= vs_artist["diff"] <= vs_artist["high"]
+    assert main([*argv, "--test", str(files["test"]), "--k", "2"]) == 0
+    table = capsys.readouterr().out
+    assert "HR c.all" in table and "over cold pairs, c.all" in table
 
 
 def test_dwell_column_is_never_read(files, capsys, tmp_path):

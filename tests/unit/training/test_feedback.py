@@ -12,27 +12,25 @@ import torch
 
 from radio_engine.model.inputs import FEEDBACK_INDEX
 from radio_engine.settings import Settings
+from radio_engine.training.config import TrainConfig
 from radio_engine.training.data import Events, load_events, split_last_days
+from radio_engine.training.encoding import Vocab, encode
 from radio_engine.training.feedback_ablation import (
     VARIANTS,
     ablation_report,
     format_ablation,
     split_last_sessions,
 )
+from radio_engine.training.loop import train_epoch
 from radio_engine.training.model import ListenerModel
+from radio_engine.training.report import training_data
 from radio_engine.training.simulated_listeners import (
     LABEL_FILE,
     ClipTable,
     simulate_listeners,
     would_skip,
 )
-from radio_engine.training.train import (
-    ValidationPairs,
-    Vocab,
-    encode,
-    train_epoch,
-    training_data,
-)
+from radio_engine.training.validation import ValidationPairs
 
 EVENTS_CSV = Settings().data_path / "30music" / "events.csv"
 
@@ -58,17 +56,9 @@ def _one_epoch(
     torch.manual_seed(0)
     model = ListenerModel(len(vocab.track_ids), len(vocab.artists), tied=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    config = TrainConfig(batch=4, negatives=8, bptt=2, id_dropout=0.3)
     loss = train_epoch(
-        model,
-        encode(events, vocab, feedback),
-        vocab,
-        opt,
-        batch=4,
-        negatives=8,
-        bptt=2,
-        seed=0,
-        progress=False,
-        id_dropout=0.3,
+        model, encode(events, vocab, feedback), vocab, opt, config, seed=0, progress=False
     )
     return loss, {k: v.clone() for k, v in model.state_dict().items()}
 

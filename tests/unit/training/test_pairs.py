@@ -64,3 +64,25 @@ def test_pairs_at_every_position_after_the_first():
     assert cat.track_ids[pre.last_rows].tolist() == ["t1", "t9"]
     assert pre.positions.tolist() == [1, 2, 3, 1]
     assert pre.users.tolist() == ["u1", "u2"]
+
+
+def test_a_prefix_follows_accepted_events_and_carries_the_last_one_into_its_session():
+    """Session indicators of a prefix (model.session_indicators): skips and dislikes never count;
+    a prefix without an accepted event takes the listener's last accepted one from before."""
+    train = ev([(0, "u1", 1, "t1", "A1", 100), (0, "u1", 1, "t2", "A2", 200)])
+    train = Events(**{**vars(train), "event": np.array(["play", "skip"])})
+    test = ev([(0, "u1", 2, "t3", "A3", 5000), (0, "u1", 2, "t4", "A4", 5100)])
+    test = Events(**{**vars(test), "event": np.array(["skip", "like"])})
+    test = Events.concat([test, ev([(0, "u1", 2, "t5", "A5", 5200)])])
+    cat = EvalCatalog.build(np.array(["t1", "t2"]), np.array(["A1", "A2"]), train, test)
+    pairs = Pairs.from_log(SessionLog.from_events(test, cat), SessionLog.from_events(train, cat))
+    assert cat.track_ids[pairs.target_rows].tolist() == ["t4", "t5"]
+    context = pairs.prefixes(np.arange(2)).session_context()
+    # after the skipped t3: t2 was skipped too, so the last accepted track is t1, from training
+    assert cat.track_ids[context.last_track].tolist() == ["t1", "t4"]
+    assert cat.artist_names[context.last_artist].tolist() == ["A1", "A4"]
+    # the session's accepted tracks: none, then t4 (the skipped t3 never)
+    assert [cat.track_ids[r[r >= 0]].tolist() for r in context.tracks] == [[], ["t4"]]
+    # without the training log nothing comes before the session
+    alone = Pairs.from_log(SessionLog.from_events(test, cat)).prefixes(np.arange(2))
+    assert alone.session_context().last_track.tolist()[0] == -1

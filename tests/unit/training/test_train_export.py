@@ -15,17 +15,12 @@ import torch
 from radio_engine.model.inputs import CONTEXT_DIM
 from radio_engine.model.runtime import ServingModel
 from radio_engine.settings import Settings
+from radio_engine.training.batching import session_parallel, session_parallel_steps
 from radio_engine.training.data import Events, load_events, split_last_days, write_events_csv
-from radio_engine.training.export import export_model
+from radio_engine.training.encoding import Vocab, encode
+from radio_engine.training.export import export_model, export_with_vocab
 from radio_engine.training.model import ListenerModel, reset_slots
-from radio_engine.training.train import (
-    Vocab,
-    encode,
-    export_with_vocab,
-    run,
-    session_parallel,
-    session_parallel_steps,
-)
+from radio_engine.training.train import run
 
 EVENTS_CSV = Settings().data_path / "30music" / "events.csv"
 
@@ -172,6 +167,9 @@ def test_a_short_real_training_run_exports_a_servable_model(tmp_path: Path) -> N
     assert run(args, Settings()) == 0
     served = ServingModel(tmp_path / "model")
     assert served.manifest.trained and served.manifest.metrics["epochs"] == 1
+    # every hyper-parameter is recorded: what the command line set, and the rest's defaults
+    config = served.manifest.train_config
+    assert (config["epochs"], config["seed"], config["negatives"]) == (1, 3, 1024)
     weights = served.manifest.metrics["session_weights"]
     assert set(weights) == {"last_artist", "session_artist", "in_session"}
     assert weights != {"last_artist": 0.5, "session_artist": 0.25, "in_session": 0.25}  # learned
