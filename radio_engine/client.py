@@ -31,9 +31,11 @@ from aiokafka.errors import KafkaConnectionError
 from aiokafka.partitioner import DefaultPartitioner
 
 from radio_engine import schemas
+from radio_engine.kafka_diagnosis import connection_problem, unreachable_line
+from radio_engine.kafka_security import security_kwargs
 from radio_engine.listens.build import InvalidEvent, check_listen_event, listen_event
-from radio_engine.player.kafka_io import make_consumer, make_producer
-from radio_engine.settings import Settings
+from radio_engine.player.kafka_io import make_consumer, make_producer, start_client
+from radio_engine.settings import SettingError, Settings
 
 __all__ = ["InvalidEvent", "check_listen_event", "listen_event"]  # built by listens.build
 
@@ -41,8 +43,6 @@ log = logging.getLogger(__name__)
 
 #: how long `queues` waits for the queues topic to exist when it has no timeout of its own
 TOPIC_WAIT_S = 30.0
-#: aiokafka's log line for a failed bootstrap connection (the error we raise already says it)
-_BOOTSTRAP_LOG = 'Unable connect to "%s:%s": %s'
 
 
 class ClientError(Exception):
@@ -53,11 +53,18 @@ class BrokerUnavailable(ClientError, ConnectionError):
     """No Kafka broker answers at the bootstrap address."""
 
     def __init__(self, bootstrap: str) -> None:
-        super().__init__(
-            f"cannot reach a Kafka broker at {bootstrap}: start one with "
-            "`radio-engine broker start`, or point --broker / RADIO_BROKER at a running one"
-        )
+        super().__init__(unreachable_line(bootstrap))
         self.bootstrap = bootstrap
+
+
+class BrokerRefused(ClientError, ConnectionError):
+    """A broker answers but the connection cannot be made as configured: its certificate is not
+    trusted, the TLS handshake fails, or SASL authentication fails (wrong user or password).
+    The message names what failed and where, never the password."""
+
+
+class SecurityMisconfigured(ClientError, ValueError):
+    """The RADIO_KAFKA_* security settings cannot work (a missing file, no password, ...)."""
 
 
 class TopicMissing(ClientError, LookupError):
@@ -154,11 +161,6 @@ class VersionFilter:
             return False
         self.highest[listener] = version
         return True
-
-
-def _quiet_bootstrap_log(record: logging.LogRecord) -> bool:
-    """Drop aiokafka's line for a refused bootstrap connection: BrokerUnavailable says it once."""
-    return record.msg != _BOOTSTRAP_LOG
 
 
 class RadioClient:
@@ -324,7 +326,7 @@ class RadioClient:
 
     async def topic_partitions(self, topic: str, wait: float = 0.0) -> list[int]:
         """The partitions of a topic, waiting up to `wait` seconds for it to exist ([] if not)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.broker)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.broker, **self._security())
         await self._start(admin)
         deadline = time.monotonic() + wait
         try:
@@ -338,15 +340,24 @@ class RadioClient:
         finally:
             await admin.close()
 
+    def _security(self) -> dict[str, Any]:
+        """The clients' security options; a setting that cannot work is one SecurityMisconfigured."""
+        try:
+            return security_kwargs(self.settings)
+        except SettingError as exc:
+            raise SecurityMisconfigured(str(exc)) from None
+
     async def _get_producer(self) -> AIOKafkaProducer:
         async with self._producer_lock:
             if self._producer is None:
+                self._security()  # a misconfiguration is reported before any client is made
                 producer = make_producer(self.settings, linger_ms=0)
                 await self._start(producer)
                 self._producer = producer
             return self._producer
 
     async def _start_consumer(self) -> AIOKafkaConsumer:
+        self._security()
         consumer = make_consumer(self.settings)
         await self._start(consumer)
         return consumer
@@ -354,13 +365,13 @@ class RadioClient:
     async def _start(
         self, client: AIOKafkaProducer | AIOKafkaConsumer | AIOKafkaAdminClient
     ) -> None:
-        """Start a Kafka client; if the broker is unreachable, close it and raise BrokerUnavailable."""
-        logging.getLogger("aiokafka").addFilter(_quiet_bootstrap_log)
+        """Start a Kafka client; if that fails, close it and raise BrokerUnavailable (nothing
+        answers) or BrokerRefused (TLS or SASL failed: the line says which and where)."""
         try:
-            await client.start()
+            await start_client(client)
         except KafkaConnectionError:
-            if isinstance(client, AIOKafkaAdminClient):
-                await client.close()
-            else:
-                await client.stop()
+            if self.settings.kafka_security_protocol.upper() != "PLAINTEXT":
+                problem = await connection_problem(self.settings)
+                if problem and problem != unreachable_line(self.settings.broker):
+                    raise BrokerRefused(problem) from None
             raise BrokerUnavailable(self.settings.broker) from None

@@ -9,7 +9,7 @@ import time
 from radio_engine.broker.config import split_host_port
 from radio_engine.broker.launcher import broker_paths, port_open, read_pid, start, stop
 from radio_engine.broker.maven import MissingTool
-from radio_engine.broker.topics import ensure_topics_sync
+from radio_engine.broker.topics import TopicCreationFailed, ensure_topics_sync
 from radio_engine.settings import Settings
 
 
@@ -38,7 +38,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except MissingTool as exc:
         print(f"broker: {exc}", file=sys.stderr)
         return 2
-    created = ensure_topics_sync(settings)
+    try:
+        created = ensure_topics_sync(settings)
+    except TopicCreationFailed as exc:  # e.g. RADIO_TOPIC_REPLICATION_FACTOR above 1 here
+        print(f"broker: {exc}", file=sys.stderr)
+        return 2
     took = time.monotonic() - began
     state = "already running" if already else f"started in {took:.1f} s"
     print(f"broker: Apache Kafka {settings.kafka_version} (KRaft) at {settings.broker}, {state}")

@@ -21,7 +21,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from radio_engine.broker.config import log4j2_properties, server_properties, split_host_port
+from radio_engine.broker.config import (
+    SaslListener,
+    log4j2_properties,
+    server_properties,
+    split_host_port,
+)
 from radio_engine.broker.maven import MissingTool, ensure_kafka_jars
 from radio_engine.settings import Settings
 
@@ -115,8 +120,15 @@ def kafka_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
-def start(settings: Settings, *, fresh: bool = False, timeout: float = 120.0) -> BrokerPaths:
-    """Start the dev broker for `settings.broker` unless one already answers there."""
+def start(
+    settings: Settings,
+    *,
+    fresh: bool = False,
+    timeout: float = 120.0,
+    sasl: SaslListener | None = None,
+) -> BrokerPaths:
+    """Start the dev broker for `settings.broker` unless one already answers there; with `sasl`,
+    also a SASL_SSL listener whose SCRAM users are created when the storage is formatted."""
     host, port = split_host_port(settings.broker)
     paths = broker_paths(settings)
     if port_open(host, port):
@@ -127,7 +139,7 @@ def start(settings: Settings, *, fresh: bool = False, timeout: float = 120.0) ->
         shutil.rmtree(paths.root)
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.properties.write_text(
-        server_properties(host, port, settings.broker_controller_port, paths.data)
+        server_properties(host, port, settings.broker_controller_port, paths.data, sasl)
     )
     paths.log4j.write_text(log4j2_properties())
     java = ["java", *JVM_OPTIONS, f"-Dlog4j2.configurationFile={paths.log4j}", "-cp", f"{libs}/*"]
@@ -141,14 +153,16 @@ def start(settings: Settings, *, fresh: bool = False, timeout: float = 120.0) ->
                 kafka_cluster_id(),
                 "-c",
                 str(paths.properties),
+                *(sasl.scram_arguments() if sasl is not None else []),
             ],
             capture_output=True,
             text=True,
         )
         if fmt.returncode != 0:
-            raise RuntimeError(
-                f"formatting Kafka storage failed:\n{(fmt.stdout + fmt.stderr)[-2000:]}"
-            )
+            said = (fmt.stdout + fmt.stderr)[-2000:]
+            for _, password in sasl.users if sasl is not None else ():
+                said = said.replace(password, "***")
+            raise RuntimeError(f"formatting Kafka storage failed:\n{said}")
     with open(paths.log, "wb") as log:
         proc = subprocess.Popen(
             [*java, "kafka.Kafka", str(paths.properties)],
@@ -158,19 +172,26 @@ def start(settings: Settings, *, fresh: bool = False, timeout: float = 120.0) ->
             start_new_session=True,
         )
     paths.pid.write_text(str(proc.pid))
-    _wait_ready(proc, paths, host, port, timeout)
+    ports = [port] if sasl is None else [port, sasl.port]
+    try:
+        _wait_ready(proc, paths, host, ports, timeout)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM while it starts: it must not outlive us
+        stop(paths)
+        raise
     return paths
 
 
 def _wait_ready(
-    proc: subprocess.Popen[bytes], paths: BrokerPaths, host: str, port: int, timeout: float
+    proc: subprocess.Popen[bytes], paths: BrokerPaths, host: str, ports: list[int], timeout: float
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             paths.pid.unlink(missing_ok=True)
             raise RuntimeError(f"Kafka exited with code {proc.returncode}:\n{log_tail(paths)}")
-        if port_open(host, port) and READY_LINE in paths.log.read_text(errors="replace"):
+        if all(port_open(host, p) for p in ports) and READY_LINE in paths.log.read_text(
+            errors="replace"
+        ):
             return
         time.sleep(0.2)
     stop(paths)
@@ -223,6 +244,7 @@ class RunningBroker:
     settings: Settings
     own: Settings | None = None
     paths: BrokerPaths | None = None
+    sasl: SaslListener | None = None
 
     def crash(self) -> None:
         """SIGKILL the broker: a crash, nothing flushed or handed over."""
@@ -245,14 +267,19 @@ class RunningBroker:
         """Start the broker again on its own data (after `crash`)."""
         if self.own is None:
             raise RuntimeError("this broker was not started here")
-        self.paths = start(self.own, fresh=False)
+        self.paths = start(self.own, fresh=False, sasl=self.sasl)
 
 
 @contextlib.contextmanager
 def broker_for(
-    settings: Settings, *, fresh: bool = True, isolated: bool = False
+    settings: Settings,
+    *,
+    fresh: bool = True,
+    isolated: bool = False,
+    sasl: SaslListener | None = None,
 ) -> Iterator[RunningBroker]:
-    """A broker for the duration of a block (see `running_broker`), as a handle."""
+    """A broker for the duration of a block (see `running_broker`), as a handle; `sasl` adds a
+    SASL_SSL listener (the handle's settings still point at the PLAINTEXT one)."""
     scratch: Path | None = None
     if isolated:
         ensure_kafka_jars(settings.home_path, settings.kafka_version)
@@ -272,10 +299,12 @@ def broker_for(
         settings.with_overrides(
             broker=broker_settings.broker,
             broker_controller_port=broker_settings.broker_controller_port,
-        )
+        ),
+        sasl=sasl,
     )
     if owned:
-        handle.own, handle.paths = broker_settings, start(broker_settings, fresh=fresh)
+        handle.own = broker_settings
+        handle.paths = start(broker_settings, fresh=fresh, sasl=sasl)
     try:
         yield handle
     finally:

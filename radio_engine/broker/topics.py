@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from radio_engine.broker.config import MESSAGE_MAX_BYTES
+from radio_engine.kafka_security import security_kwargs
 from radio_engine.settings import Settings
+
+
+class TopicCreationFailed(RuntimeError):
+    """The broker refused to create a topic (too few brokers for the replication factor, no
+    permission, a bad config): one line per topic, the broker's own words included."""
 
 
 @dataclass(frozen=True)
@@ -20,10 +27,24 @@ class TopicSpec:
     name: str
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)
+    replication_factor: int = 1
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The engine's topics: keyed by listener (partitioned wide) or by track (compacted)."""
+    """The engine's topics: keyed by listener (partitioned wide) or by track (compacted), each
+    with the replication factor and min.insync.replicas of the settings."""
+    return [
+        TopicSpec(
+            s.name,
+            s.partitions,
+            {**s.configs, "min.insync.replicas": str(settings.topic_min_insync_replicas)},
+            settings.topic_replication_factor,
+        )
+        for s in _base_specs(settings)
+    ]
+
+
+def _base_specs(settings: Settings) -> list[TopicSpec]:
     wide = settings.topic_partitions
     return [
         TopicSpec(settings.topic_listens, wide),
@@ -41,7 +62,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create whichever of the engine's topics are missing; returns the names created."""
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.broker, request_timeout_ms=int(timeout_s * 1000)
+        bootstrap_servers=settings.broker,
+        request_timeout_ms=int(timeout_s * 1000),
+        **security_kwargs(settings),
     )
     await admin.start()
     try:
@@ -50,13 +73,33 @@ async def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         if missing:
             # another process may have created them first: that is fine
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in missing]
+                response = await admin.create_topics(
+                    [
+                        NewTopic(
+                            s.name, s.partitions, s.replication_factor, topic_configs=s.configs
+                        )
+                        for s in missing
+                    ]
                 )
+                raise_topic_errors(response.topic_errors)
         await _check_copartitioned(admin, settings.topic_listens, settings.topic_queues)
         return [s.name for s in missing]
     finally:
         await admin.close()
+
+
+def raise_topic_errors(topic_errors: list[tuple[Any, ...]]) -> None:
+    """Raise TopicCreationFailed for the topics a CreateTopics response refused (a topic that
+    already exists is not an error: another process made it first)."""
+    refused = []
+    for topic, code, *message in topic_errors:
+        error = for_code(code)
+        if code == 0 or error is TopicAlreadyExistsError:
+            continue
+        detail = message[0] if message and message[0] else error.description
+        refused.append(f"{topic}: {error.message} ({detail})")
+    if refused:
+        raise TopicCreationFailed("the broker refused to create " + "; ".join(refused))
 
 
 async def _check_copartitioned(admin: AIOKafkaAdminClient, listens: str, queues: str) -> None:

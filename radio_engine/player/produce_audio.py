@@ -23,7 +23,7 @@ from tqdm import tqdm
 from radio_engine import schemas
 from radio_engine.audio.decode import DEFAULT_MAX_CHUNK_BYTES, encode_chunks, load_audio_file
 from radio_engine.audio.files import AUDIO_SUFFIXES, TrackFile, find_tracks
-from radio_engine.player.kafka_io import make_producer
+from radio_engine.player.kafka_io import make_producer, start_client
 from radio_engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ async def produce_tracks(
     so seq order holds). Delivery is awaited in windows, so a broker error surfaces here.
     """
     producer = make_producer(settings)
-    await producer.start()
+    await start_client(producer)
     started = time.monotonic()
     chunks = sent_bytes = 0
     limit = max_chunk_bytes(settings)

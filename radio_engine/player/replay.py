@@ -22,7 +22,7 @@ from typing import Any
 from tqdm import tqdm
 
 from radio_engine import schemas
-from radio_engine.player.kafka_io import make_producer
+from radio_engine.player.kafka_io import make_producer, start_client
 from radio_engine.settings import Settings
 
 #: the longest single wait at a speed-up, seconds of wall time (longer gaps are squashed to it)
@@ -130,7 +130,7 @@ async def replay_events(
     surfaces here.
     """
     producer = make_producer(settings)
-    await producer.start()
+    await start_client(producer)
     started = time.monotonic()
     sent = 0
     bar = tqdm(total=len(events), desc="replay", unit="ev", disable=not progress)

@@ -33,6 +33,7 @@ from aiokafka.errors import KafkaError
 
 from radio_engine.broker.launcher import RunningBroker, free_port
 from radio_engine.broker.topics import ensure_topics
+from radio_engine.kafka_security import security_kwargs
 from radio_engine.listeners.state import ListenerState
 from radio_engine.model.runtime import ServingModel
 from radio_engine.player.kafka_io import make_consumer, make_producer
@@ -259,7 +260,7 @@ async def _send_with_chaos(
 
 async def _wait_caught_up(settings: Settings, timeout: float) -> None:
     """Until the group's committed offsets reach the end of every listens partition."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker, **security_kwargs(settings))
     consumer = make_consumer(settings, settings.topic_listens)
     await admin.start()
     await consumer.start()

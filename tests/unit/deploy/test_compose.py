@@ -172,3 +172,19 @@ def test_dockerfile_runs_the_worker_as_non_root_without_torch(setting_names: set
     for source in ["pyproject.toml", "README.md", "radio_engine", default_model]:
         assert (REPO / source).exists() and source in kept, source
     assert settings.model_dir in text and settings.worker_bind == "0.0.0.0"
+
+
+def test_the_http_token_comes_from_the_shell_and_topics_match_the_broker(
+    compose: dict[str, Any],
+) -> None:
+    """No token is written in the file: it is interpolated from the environment of `docker
+    compose up` (empty: open); the one-node PLAINTEXT broker gets one-replica topics."""
+    for name in [*workers(compose), "topics"]:
+        env = services(compose)[name]["environment"]
+        assert env["RADIO_HTTP_TOKEN"] == "${RADIO_HTTP_TOKEN:-}", name
+        assert "RADIO_HTTP_TOKEN_FILE" not in env and "RADIO_KAFKA_PASSWORD" not in env
+        assert env["RADIO_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+        assert env["RADIO_TOPIC_REPLICATION_FACTOR"] == "1"
+    kafka = services(compose)["kafka"]["environment"]
+    assert "SASL" not in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    assert kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"

@@ -129,3 +129,42 @@ def test_env_names_are_real_settings_and_values_parse(setting_names: set[str]) -
     assert parsed.model_path == Path("/models/current")
     host = next(e["value"] for e in container["env"] if e["name"] == "RADIO_WORKER_HOST")
     assert host == f"$(POD_NAME).{sts['spec']['serviceName']}"
+
+
+def test_secret_files_are_mounted_where_the_file_settings_point() -> None:
+    """Every RADIO_*_FILE of the ConfigMap is a file of a mounted Secret whose key exists; the
+    password and the token are files, never environment variables or ConfigMap values."""
+    sts = one("StatefulSet")
+    pod = sts["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    config = one("ConfigMap", "radio-engine-settings")["data"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    files: dict[Path, tuple[str, str]] = {}  # mounted path -> (secret, key)
+    for volume in pod["volumes"]:
+        for source in volume.get("projected", {}).get("sources", []):
+            mount = mounts[volume["name"]]
+            assert mount["readOnly"] is True
+            for item in source["secret"]["items"]:
+                files[Path(mount["mountPath"]) / item["path"]] = (
+                    source["secret"]["name"],
+                    item["key"],
+                )
+            assert volume["projected"]["defaultMode"] == 0o440  # the worker's group reads them
+    file_settings = {k: v for k, v in config.items() if k.endswith("_FILE")}
+    assert set(file_settings) == {
+        "RADIO_KAFKA_PASSWORD_FILE",
+        "RADIO_KAFKA_SSL_CA_FILE",
+        "RADIO_HTTP_TOKEN_FILE",
+    }
+    for name, path in file_settings.items():
+        assert Path(path) in files, name
+        secret, key = files[Path(path)]
+        assert key in one("Secret", secret)["stringData"], (name, secret, key)
+    env_names = {e["name"] for e in container["env"]} | set(config)
+    assert not env_names & {"RADIO_KAFKA_PASSWORD", "RADIO_HTTP_TOKEN"}
+    parsed = Settings.from_env(settings_env())
+    assert parsed.kafka_security_protocol == "SASL_SSL" and parsed.topic_replication_factor == 3
+    assert parsed.kafka_sasl_mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+    # the probes and the scrape reach open pages (no token): see README, "Security"
+    annotations = sts["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/path"] == "/metrics"
