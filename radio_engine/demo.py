@@ -34,8 +34,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the demo until it finishes (--duration / all events replayed) or Ctrl-C."""
     from radio_engine.broker.launcher import port_open, running_broker
 
-    # `kill` (SIGTERM) stops the demo like Ctrl-C: worker and broker go with it
-    signal.signal(signal.SIGTERM, _interrupt)
+    # `kill` (SIGTERM) stops the demo like Ctrl-C, worker and broker with it: the command sets
+    # that up (radio_engine/lifecycle.py), and a second signal cannot cut the stopping short
     if port_open("127.0.0.1", settings.worker_port):
         raise SystemExit(
             f"radio-engine demo: the worker port {settings.worker_port} is in use (another "
@@ -58,18 +58,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 flush=True,
             )
             asyncio.run(_feed(settings, args))
-        except KeyboardInterrupt:
-            print("\n==> stopping (Ctrl-C)", flush=True)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or lifecycle.StopRequested (SIGTERM)
+            print(f"\n==> stopping ({exc or 'Ctrl-C'}): worker, then broker", flush=True)
         finally:
             summary = scrape_summary(settings)
             stop_process(worker)
     print_summary(summary, time.monotonic() - started)
     return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM handler: unwind as Ctrl-C does, so every child is stopped on the way out."""
-    raise KeyboardInterrupt
 
 
 def ensure_model(settings: Settings) -> Path:
