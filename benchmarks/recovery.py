@@ -12,14 +12,16 @@ For every size N and every K in --versions (N*K at most --max-records), on fresh
      cleaner has not reached yet;
   2. cold start: one worker starts on it and is timed to ready;
   3. crash: that worker is SIGKILLed, one listen event per partition is sent for its last
-     listener, and a fresh worker (empty data dir) starts at once. Timed from its process start:
-     up (/health answers: imports, model, catalog, Faust), assigned (the group joined: after a
-     SIGKILL the broker first waits out the dead member's session), every listener held (the
-     changelog read and the table rebuilt, from /health's listeners_held), ready
-     (/health?ready=1), and every sample listener answering with the event applied;
+     listener, and a fresh worker (empty data dir) starts at once, under the same
+     RADIO_WORKER_NAME (a static group member). Timed from its process start: up (/health
+     answers: imports, model, catalog, Faust), assigned (the group joined: a static member is
+     handed its partitions back at once), every listener held (the changelog read in bulk and
+     the table rebuilt, from /health's listeners_held), ready (/health?ready=1), and every
+     sample listener answering with the event applied;
   4. floors on the same changelog: one plain aiokafka consumer reading it all, and Faust's
      memory store applying the same records without Kafka.
-The smallest size runs once more with Faust's own session timeout (60 s): the join before.
+The largest size runs once more as a dynamic member (no RADIO_WORKER_NAME): after a SIGKILL the
+broker first waits out the dead member's session before the restarted worker joins.
 Takeover: two workers share --takeover-listeners listeners, one is SIGKILLed, and the survivor
 is timed until it answers every sample listener (the dead one's too) with an event applied;
 with RADIO_TABLE_STANDBY_REPLICAS 0 and 1.
@@ -65,8 +67,8 @@ from radio_engine.broker.launcher import free_port, running_broker  # noqa: E402
 from radio_engine.model.runtime import ServingModel  # noqa: E402
 from radio_engine.settings import Settings  # noqa: E402
 
-#: Faust's default broker_session_timeout: the "before" row
-FAUST_SESSION_S = 60.0
+#: RADIO_WORKER_NAME of the restarted worker: the same name makes it the same static member
+WORKER_NAME = "bench"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -157,8 +159,8 @@ def print_tables(results: dict[str, Any]) -> None:
             continue
         c, t = r["cold"], r["restart"]
         label = f"{r['listeners']:,} x {r['versions']}"
-        if r.get("session_timeout_s") == FAUST_SESSION_S:
-            label += f" (session {FAUST_SESSION_S:.0f} s)"
+        if r.get("membership") == "dynamic":
+            label += " (dynamic member)"
         rows.append(
             [
                 label,
@@ -261,15 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     with running_broker(base, isolated=True) as settings:
         settings = settings.with_overrides(model_dir=str(model_dir), topic_partitions=PARTITIONS)
         maker = rb.StateMaker(model, settings)
-        small = min(args.sizes)
-        before = settings.with_overrides(group_session_timeout_s=FAUST_SESSION_S)
-        phase(
-            f"restart-{small}x1-session60",
-            lambda: (
-                restart_case(before, maker, small, 1, tmp, track)
-                | {"session_timeout_s": FAUST_SESSION_S}
-            ),
-        )
+        static = settings.with_overrides(worker_name=WORKER_NAME)
         for n in args.sizes:
             for k in args.versions:
                 if n * k > args.max_records:
@@ -277,8 +271,15 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 phase(
                     f"restart-{n}x{k}",
-                    lambda n=n, k=k: restart_case(settings, maker, n, k, tmp, track),
+                    lambda n=n, k=k: (
+                        restart_case(static, maker, n, k, tmp, track) | {"membership": "static"}
+                    ),
                 )
+        big = max(args.sizes)
+        phase(
+            f"restart-{big}x1-dynamic",
+            lambda: restart_case(settings, maker, big, 1, tmp, track) | {"membership": "dynamic"},
+        )
         if not args.skip_takeover:
             for sb in (0, 1):
                 phase(

@@ -288,7 +288,9 @@ def restart_after_kill(
     started = time.monotonic()
     proc = start_worker(settings.with_overrides(worker_data_dir=str(tmp / "b")), log)
     try:
-        goal = Goal(samples, versions + 1, listeners, generation)
+        # a fresh process says generation 0 until assigned; a static member (RADIO_WORKER_NAME)
+        # is handed back its assignment in the generation it had, without a rebalance
+        goal = Goal(samples, versions + 1, listeners, 0 if settings.worker_name else generation)
         restart = watch(port, proc, goal, started)
         restart.applied = restart.lookup  # the samples' newest state includes the new event
     finally:

@@ -101,7 +101,14 @@ CATALOG_AUDIO_TRACKS = Gauge(
 )
 LISTENERS_HELD = Gauge(
     "radio_listeners_held",
-    "Listener states held in this worker's table partitions.",
+    "Listener states held in this worker's table partitions (standby copies included).",
+    registry=REGISTRY,
+)
+CHANGELOG_RECORDS = Counter(
+    "radio_changelog_records_applied_total",
+    "Listener-table changelog records applied to this worker's table, by copy: active "
+    "(recovery of its own partitions) or standby (copies of other workers' partitions).",
+    ["copy"],
     registry=REGISTRY,
 )
 AUDIO_CHUNKS = Counter(

@@ -69,7 +69,11 @@ def fetching(
     async def fetch(self: Any, active: Any, timeout: float) -> dict[TP, list[Record]]:
         return fetched
 
+    async def earliest(self: Any, *tps: TP) -> dict[TP, int]:
+        return {t: 0 for t in tps}  # nothing deleted by retention (a test may say otherwise)
+
     monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", fetch)
+    monkeypatch.setattr(faust_aiokafka.Consumer, "earliest_offsets", earliest)
     seen: list[list[InMessage]] = []
 
     @app.bulk_agent(app.topic(LISTENS))
@@ -89,6 +93,7 @@ def test_hot_records_go_to_the_handler_whole_and_the_rest_to_faust(
     }
     seen = fetching(app, monkeypatch, fetched)
     c = consumer_of(app)
+    c._read_offset[TP(LISTENS, 0)], c._read_offset[TP(LISTENS, 3)] = 9, 4  # read up to there
     app.flow_control.resume()
     rest = asyncio.run(c._getmany(None, 1.0))
     assert rest == {TP(OTHER, 0): fetched[TP(OTHER, 0)]}
@@ -117,6 +122,30 @@ def test_while_the_flow_is_suspended_hot_records_are_dropped_unacked(
     assert len(seen) == 1 and c._new_offset(TP(LISTENS, 0)) == 5
 
 
+def test_a_fetch_begun_before_a_rebalance_and_returned_after_it_is_processed(
+    app: RadioApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fetch started in generation 1; by its return generation 2 was assigned, Faust had
+    sought to the committed offsets and resumed the flow: its records are the ones after that
+    seek (aiokafka discards anything fetched before it), so they are processed; dropping them
+    would leave them unread until more records arrive on the partition."""
+    tp = TP(LISTENS, 1)
+    seen = fetching(app, monkeypatch, {tp: records(447, 464)})
+    app.consumer_generation_id = 1
+    fetch = faust_aiokafka.Consumer._getmany
+
+    async def across_a_rebalance(self: Any, active: Any, timeout: float) -> Any:
+        app.consumer_generation_id = 2
+        return await fetch(self, active, timeout)
+
+    monkeypatch.setattr(faust_aiokafka.Consumer, "_getmany", across_a_rebalance)
+    c = consumer_of(app)
+    c._read_offset[tp] = 446
+    app.flow_control.resume()
+    asyncio.run(c._getmany(None, 1.0))
+    assert [r.offset for r in seen[0]] == list(range(447, 465)) and c._new_offset(tp) == 465
+
+
 def test_a_fetch_past_records_never_processed_seeks_back_instead_of_losing_them(
     app: RadioApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -139,6 +168,26 @@ def test_a_fetch_past_records_never_processed_seeks_back_instead_of_losing_them(
     app.flow_control.resume()
     asyncio.run(c._getmany(None, 1.0))
     assert seen == [] and seeks == [(tp, 21)] and c._new_offset(tp) is None
+
+
+def test_a_first_fetch_past_the_start_of_a_partition_never_read_seeks_back(
+    app: RadioApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing read or committed of the partition yet, and the fetch starts at 198: the batch
+    before it (begun before a rebalance, returned after Faust's seek) was dropped, so 0..197
+    would be lost; it is dropped too and the partition sought back to its start."""
+    tp = TP(LISTENS, 3)
+    seen = fetching(app, monkeypatch, {tp: records(198, 230)})
+    c = consumer_of(app)
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek(partition: TP, offset: int) -> None:
+        seeks.append((partition, offset))
+
+    monkeypatch.setattr(c, "seek", seek)
+    app.flow_control.resume()
+    asyncio.run(c._getmany(None, 1.0))
+    assert seen == [] and seeks == [(tp, 0)] and c._new_offset(tp) is None
 
 
 def test_a_hole_retention_made_is_processed_and_kept_as_a_gap(
