@@ -11,7 +11,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from radio_engine.settings import Settings
+from radio_engine.settings import SettingError, Settings
+from radio_engine.training.config import TrainConfig  # plain dataclass: the train defaults
 
 #: subcommand -> "module:function"; each function takes (args, settings) and returns an exit code
 COMMANDS: dict[str, str] = {
@@ -124,17 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epochs",
         type=int,
-        default=6,
+        default=TrainConfig.epochs,
         help="validated epochs; the refit runs as many as the best one",
     )
-    p.add_argument("--audio-steps", type=int, default=300, help="audio encoder steps")
+    p.add_argument(
+        "--audio-steps", type=int, default=TrainConfig.audio_steps, help="audio encoder steps"
+    )
     p.add_argument(
         "--max-minutes",
         type=float,
         help="opt-in guard: end a phase between epochs once past this; the report says what "
         "was skipped (default: none, training stops on epoch and step counts only)",
     )
-    p.add_argument("--seed", type=int, default=7, help="seed of the GRU training")
+    p.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed of the GRU training")
     p.add_argument("--id-only", action="store_true", help="ablation: no artist, no audio")
     p.add_argument(
         "--no-feedback",
@@ -222,20 +225,72 @@ def _resolve(target: str) -> Callable[[argparse.Namespace, Settings], int]:
     return getattr(importlib.import_module(module), func)
 
 
+#: commands that start processes of their own (broker, workers, training): a stop signal waits
+#: for them to be stopped, however long that takes, and a second one cannot cut it short
+OWN_PROCESSES = frozenset({"demo", "verify", "broker"})
+
+
+def setup_process(command: str, settings: Settings) -> None:
+    """What a command's process needs before it runs (not done for main(argv) from tests):
+    SIGTERM/SIGINT unwind it like Ctrl-C (radio_engine/lifecycle.py), and log lines go to
+    stderr, the Kafka clients' repeats rate-limited (the worker sets up its own logging)."""
+    import logging
+
+    from radio_engine.lifecycle import StopSignals
+    from radio_engine.log_repeats import limit_repeats
+
+    grace = None if command in OWN_PROCESSES else settings.stop_grace_s
+    StopSignals(command, grace).install()
+    if command != "worker":
+        logging.basicConfig(
+            level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        )
+        limit_repeats()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `radio-engine` console script."""
+    """Entry point of the `radio-engine` console script (argv None: this process is the
+    command, see setup_process)."""
+    from radio_engine.lifecycle import exit_code
+
     args = build_parser().parse_args(argv)
     settings = Settings.from_env().with_overrides(broker=args.broker)
     try:
+        if argv is None:
+            setup_process(args.command, settings)
         return int(_resolve(COMMANDS[args.command])(args, settings) or 0)
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (lifecycle.StopRequested)
+        return exit_code(exc)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         # a wrong path is the user's to fix: one clear line, not a traceback
         # (an OSError raised with only a message, as our own checks do, has no strerror)
         why = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
         print(f"radio-engine {args.command}: {why}", file=sys.stderr)
         return 2
+    except SettingError as exc:  # e.g. a password file that cannot be read: names the setting
+        print(f"radio-engine {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        line = kafka_failure_line(exc, settings)
+        if line is None:
+            raise
+        print(f"radio-engine {args.command}: {line}", file=sys.stderr)
+        return 2
+
+
+def kafka_failure_line(exc: BaseException, settings: Settings) -> str | None:
+    """One line for a Kafka client that could not connect (unreachable, untrusted certificate,
+    SASL refused: see kafka_diagnosis), None for any other exception."""
+    from aiokafka.errors import KafkaConnectionError
+
+    from radio_engine.kafka_diagnosis import problem_sync
+    from radio_engine.kafka_security import redact
+
+    if not isinstance(exc, KafkaConnectionError):
+        return None
+    return problem_sync(settings) or redact(
+        f"the Kafka connection to {settings.broker} failed: {exc}", settings
+    )
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         r = report[name]
         print(f"{label:<28} {r['same_game_p@1']:>14.3f} {r['same_artist_p@1']:>16.3f}")
     print(
-        "(the data set's PROVENANCE.md reports 0.637 / 0.419 for MFCC statistics from another "
+        "(the notes that come with the clips report 0.637 / 0.419 for MFCC statistics from another "
         "MFCC front end; the baseline row above uses our frames)"
     )
     return 0

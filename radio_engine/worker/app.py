@@ -28,12 +28,14 @@ import faust
 from aiokafka import AIOKafkaConsumer
 
 from radio_engine import schemas
-from radio_engine.dead_letters import dead_letter
 from radio_engine.engine import Engine
+from radio_engine.kafka_security import security_kwargs
 from radio_engine.listens.decode import InMessage
 from radio_engine.listens.pipeline import BatchOutcome
 from radio_engine.settings import Settings
 from radio_engine.worker import metrics
+from radio_engine.worker.audio import consume_audio
+from radio_engine.worker.http_auth import token_middleware
 from radio_engine.worker.lag import LagGauge
 from radio_engine.worker.transport import SCHEME, BatchProducer, RadioApp
 from radio_engine.worker.web import register_pages
@@ -54,8 +56,28 @@ CHANGELOG_CONFIGS = {
 }
 
 
-def build_app(settings: Settings, engine: Engine) -> faust.App:
-    """A Faust app for these settings that drives `engine` (model, catalog, selector)."""
+def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
+    """Faust's broker credentials for SASL_SSL (SCRAM over TLS): the same context, mechanism,
+    user and password every other client gets from kafka_security; None for PLAINTEXT."""
+    options = security_kwargs(settings)
+    if options["security_protocol"] == "PLAINTEXT":
+        return None
+    return faust.SASLCredentials(
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
+        ssl_context=options["ssl_context"],
+        mechanism=options["sasl_mechanism"],
+    )
+
+
+def changelog_configs(settings: Settings) -> dict[str, str]:
+    """The listener changelog's topic configs: CHANGELOG_CONFIGS and min.insync.replicas."""
+    return {**CHANGELOG_CONFIGS, "min.insync.replicas": str(settings.topic_min_insync_replicas)}
+
+
+def build_app(settings: Settings, engine: Engine, http_token: str = "") -> faust.App:
+    """A Faust app for these settings that drives `engine` (model, catalog, selector); with an
+    `http_token`, its lookups and live page require it (worker/http_auth.py)."""
     app = RadioApp(
         settings.app_id,
         broker=[f"{SCHEME}://{hp}" for hp in settings.broker.split(",")],
@@ -64,7 +86,8 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         store="memory://",
         datadir=str(settings.worker_data_path),
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
+        broker_credentials=broker_credentials(settings),
         web_port=settings.worker_port,
         web_host=settings.worker_host,
         web_bind=settings.worker_bind,
@@ -75,7 +98,11 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         # a SIGKILLed worker leaves no LeaveGroup: its restart (or the survivors) wait this long
         broker_session_timeout=settings.group_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.group_session_timeout_s / 4),
+        # a static member (RADIO_WORKER_NAME set) restarted within its session gets its
+        # partitions back without waiting that session out
+        consumer_group_instance_id=settings.group_instance_id,
         web_enabled=True,
+        web_application_options={"middlewares": [token_middleware(http_token)]},
         key_serializer="raw",  # every topic and the table carry bytes we encode ourselves
         value_serializer="raw",
     )
@@ -86,16 +113,14 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         "value_serializer": "raw",
     }
     listens = app.topic(settings.topic_listens, partitions=settings.topic_partitions, **raw)
-    audio = app.topic(settings.topic_audio, **raw)
-    tracks = app.topic(settings.topic_tracks, **raw)
-    dead = app.topic(settings.topic_dead_letters, **raw)
-    table = app.Table(
+    # recovery and standby copies read its changelog in bulk (worker/recovery.py)
+    table = app.bulk_table(
         LISTENER_TABLE,
         default=None,
         partitions=settings.topic_partitions,
         key_type=bytes,
         value_type=bytes,
-        extra_topic_configs=CHANGELOG_CONFIGS,
+        extra_topic_configs=changelog_configs(settings),
     )
     metrics.MODEL_INFO.labels(engine.model.version, str(engine.model.manifest.trained).lower()).set(
         1
@@ -112,41 +137,11 @@ def build_app(settings: Settings, engine: Engine) -> faust.App:
         await _write_listen_outcome(app, settings, table, outcome)
         _observe_listen_batch(outcome, len(records))
 
-    @app.agent(audio, name="audio")
-    async def process_audio(stream: faust.StreamT) -> None:
-        """Audio chunks -> (when a track is complete) its record on the tracks topic."""
-        async for event in stream.events():
-            message = event.message
-            started = time.perf_counter()
-            try:
-                record = engine.audio.accept(message.key, message.value)
-            except Exception as exc:  # no input may crash the worker: refuse it, go on
-                if isinstance(exc, schemas.BadMessage):
-                    reason, error = exc.reason, exc.error
-                else:
-                    log.exception("audio chunk at %s/%s failed", message.partition, message.offset)
-                    reason, error = "internal", repr(exc)
-                metrics.AUDIO_CHUNKS.labels("dead_letter").inc()
-                metrics.DEAD_LETTERS.labels(settings.topic_audio, reason).inc()
-                letter = dead_letter(
-                    reason,
-                    error,
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value,
-                )
-                await dead.send(key=message.key, value=letter)
-                continue
-            metrics.AUDIO_CHUNKS.labels("accepted").inc()
-            if record is not None:
-                await tracks.send(
-                    key=record["track_id"].encode(), value=schemas.encode("track", record)
-                )
-                metrics.TRACKS_EMBEDDED.inc()
-                metrics.AUDIO_SECONDS.inc(record["audio_seconds"])
-                metrics.EMBED_SECONDS.observe(time.perf_counter() - started)
+    @app.task
+    async def process_audio() -> None:
+        """Audio chunks -> finished tracks' records, committed only up to each partition's
+        resume point so that a restart finishes a track cut short (worker/audio.py)."""
+        await consume_audio(lambda: app.should_stop, settings, engine)
 
     @app.task
     async def follow_tracks() -> None:
@@ -237,6 +232,7 @@ async def _follow_tracks_topic(app: faust.App, settings: Settings, engine: Engin
         enable_auto_commit=False,
         group_id=None,
         auto_offset_reset="earliest",
+        **security_kwargs(settings),
     )
     await consumer.start()
     try:

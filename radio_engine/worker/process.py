@@ -19,10 +19,11 @@ from radio_engine.settings import Settings
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that gives a child process exactly these settings (RADIO_* replaced)."""
+    """The environment that gives a child process exactly these settings (RADIO_* replaced;
+    secrets revealed, as the child needs them)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RADIO_")}
     for env_name, _, _, _ in Settings.describe():
-        env[env_name] = str(getattr(settings, env_name.removeprefix("RADIO_").lower()))
+        env[env_name] = settings.env_value(env_name.removeprefix("RADIO_").lower())
     return env
 
 
@@ -37,12 +38,14 @@ class WorkerProcess:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.settings.worker_port}{path}"
 
-    def get(self, path: str, timeout: float = 5) -> bytes:
-        with urllib.request.urlopen(self.url(path), timeout=timeout) as response:
+    def get(self, path: str, timeout: float = 5, headers: dict[str, str] | None = None) -> bytes:
+        """GET a page of the worker; raises urllib's HTTPError on a 4xx/5xx answer."""
+        request = urllib.request.Request(self.url(path), headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.read()
 
-    def get_json(self, path: str) -> Any:
-        return json.loads(self.get(path))
+    def get_json(self, path: str, headers: dict[str, str] | None = None) -> Any:
+        return json.loads(self.get(path, headers=headers))
 
     def alive(self) -> bool:
         return self.proc.poll() is None
