@@ -23,7 +23,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 from radio_engine.broker.launcher import broker_for, free_port
 from radio_engine.player.replay import replay_events
 from radio_engine.settings import Settings
-from radio_engine.worker.process import settings_env, start_worker
+from radio_engine.worker.process import start_command, start_worker
 
 STOP_LIMIT_S = 90.0
 QUEUE_LINE = re.compile(r"^(\S+ v\d+ at .*tracks\)| +\d+\. .*)$")
@@ -43,18 +42,6 @@ def count_lines(path: Path, word: str = "") -> int:
     if not path.exists():
         return 0
     return sum(word in line for line in path.read_text(errors="replace").splitlines())
-
-
-def child(settings: Settings, out: Path, name: str, *argv: str) -> subprocess.Popen[bytes]:
-    """`radio-engine ARGV` with these settings; stdout and stderr to OUT/NAME.out and .err."""
-    with open(out / f"{name}.out", "wb") as out_file, open(out / f"{name}.err", "wb") as err:
-        return subprocess.Popen(  # the child keeps its own copies of the files
-            [sys.executable, "-m", "radio_engine.cli", *argv],
-            env=settings_env(settings),
-            stdout=out_file,
-            stderr=err,
-            start_new_session=True,
-        )
 
 
 def stop_times(procs: dict[str, subprocess.Popen[Any]]) -> dict[str, dict[str, Any]]:
@@ -100,7 +87,7 @@ def measure(outage_s: float, out: Path) -> dict[str, Any]:
                 for i, t in enumerate(tracks[:3])
             ]
             asyncio.run(replay_events(settings, events, progress=False))
-            procs["tail"] = child(settings, out, "tail", "tail", "--listener", "fan")
+            procs["tail"] = start_command(settings, out, "tail", "tail", "--listener", "fan")
             deadline = time.monotonic() + 90
             while not (out / "tail.out").read_bytes() and time.monotonic() < deadline:
                 time.sleep(0.3)
@@ -108,7 +95,7 @@ def measure(outage_s: float, out: Path) -> dict[str, Any]:
                 rows = csv.writer(f)
                 rows.writerow(["user_id", "track_id", "ts"])
                 rows.writerows([f"l{i % 50}", tracks[i % 200], 1.5e9 + i] for i in range(5000))
-            procs["replay"] = child(
+            procs["replay"] = start_command(
                 settings, out, "replay", "replay", str(out / "events.csv"), "--rate", "10"
             )
             time.sleep(5.0)

@@ -27,6 +27,19 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def start_command(settings: Settings, out: Path, name: str, *argv: str) -> subprocess.Popen[bytes]:
+    """`radio-engine ARGV` as a child in its own session with these settings; its stdout and
+    stderr go to OUT/NAME.out and OUT/NAME.err (for tests and benchmarks that signal it)."""
+    with open(out / f"{name}.out", "wb") as out_file, open(out / f"{name}.err", "wb") as err:
+        return subprocess.Popen(  # the child keeps its own copies of the files
+            [sys.executable, "-m", "radio_engine.cli", *argv],
+            env=settings_env(settings),
+            stdout=out_file,
+            stderr=err,
+            start_new_session=True,
+        )
+
+
 @dataclass
 class WorkerProcess:
     """A worker child process and how to reach it."""

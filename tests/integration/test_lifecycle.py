@@ -20,7 +20,7 @@ import pytest
 
 from radio_engine.broker.launcher import broker_for, free_port
 from radio_engine.settings import Settings
-from radio_engine.worker.process import settings_env
+from radio_engine.worker.process import start_command
 from tests.integration.conftest import send_raw, start_worker, worker_settings
 
 #: seconds the broker stays away before the stop signals (its clients retry all along)
@@ -31,18 +31,6 @@ HEADER = re.compile(
     r"^\S+ v\d+ at \d\d:\d\d:\d\d\.\d{3}( after \w+ \S+)? \(model \S+, \d+ tracks\)$"
 )
 TRACK = re.compile(r"^ +\d+\. \S+( \(\S+\))? -?\d+\.\d{3}( \*)?$")
-
-
-def command(settings: Settings, tmp: Path, name: str, *argv: str) -> subprocess.Popen[bytes]:
-    """Start `radio-engine ARGV` as a child with these settings; stdout and stderr in files."""
-    with open(tmp / f"{name}.out", "wb") as out_file, open(tmp / f"{name}.err", "wb") as err:
-        return subprocess.Popen(  # the child keeps its own copies of the files
-            [sys.executable, "-m", "radio_engine.cli", *argv],
-            env=settings_env(settings),
-            stdout=out_file,
-            stderr=err,
-            start_new_session=True,
-        )
 
 
 def wait_for(check: Any, what: str, timeout: float = 90) -> None:
@@ -94,11 +82,13 @@ def test_with_the_broker_gone_worker_tail_and_replay_stop_within_seconds(
                 settings.topic_listens,
                 [(listener.encode(), _listen_json(e, i)) for i, e in enumerate(mine)],
             )
-            procs["tail"] = command(settings, tmp_path, "tail", "tail", "--listener", listener)
+            procs["tail"] = start_command(
+                settings, tmp_path, "tail", "tail", "--listener", listener
+            )
             wait_for(lambda: _lines(tmp_path / "tail.out"), "tail to print the listener's queue")
             events_csv = tmp_path / "events.csv"
             _write_events(events_csv, slice_events)
-            procs["replay"] = command(
+            procs["replay"] = start_command(
                 settings, tmp_path, "replay", "replay", str(events_csv), "--rate", "20"
             )
             time.sleep(3.0)  # replay sends for a while
