@@ -12,7 +12,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from radio_engine.settings import SettingError, Settings
-from radio_engine.training.config import TrainConfig  # plain dataclass: the train defaults
+from radio_engine.training.config import (  # plain dataclass: the train defaults
+    ARTIST_INITS,
+    TrainConfig,
+)
 
 #: subcommand -> "module:function"; each function takes (args, settings) and returns an exit code
 COMMANDS: dict[str, str] = {
@@ -138,6 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
         "was skipped (default: none, training stops on epoch and step counts only)",
     )
     p.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed of the GRU training")
+    p.add_argument(
+        "--threads", type=int, default=TrainConfig.threads, help="PyTorch threads of the training"
+    )
+    p.add_argument(
+        "--artist-init",
+        choices=ARTIST_INITS,
+        default=TrainConfig.artist_init,
+        help="artist vectors start from session co-occurrence (default) or at random",
+    )
+    p.add_argument(
+        "--indicators-in-loss",
+        action="store_true",
+        help="ablation: the session indicators join the training logits (the earlier recipe)",
+    )
     p.add_argument("--id-only", action="store_true", help="ablation: no artist, no audio")
     p.add_argument(
         "--no-feedback",

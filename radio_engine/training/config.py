@@ -14,6 +14,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+#: accepted values of TrainConfig.artist_init
+ARTIST_INITS = ("cooccurrence", "random")
+
 
 def _setting(default: Any, doc: str) -> Any:
     """A config field with its one-line doc (read by TrainConfig.describe)."""
@@ -24,7 +27,7 @@ def _setting(default: Any, doc: str) -> Any:
 class TrainConfig:
     """The hyper-parameters of one training run; see each field's doc (`describe`)."""
 
-    epochs: int = _setting(6, "validated epochs of phase 1; the refit runs as many as the best")
+    epochs: int = _setting(10, "validated epochs of phase 1; the refit runs as many as the best")
     seed: int = _setting(7, "seed of the GRU's initial weights, batches, negatives and dropout")
     audio_steps: int = _setting(300, "steps of the audio encoder on the --audio clips")
     max_minutes: float | None = _setting(
@@ -42,11 +45,19 @@ class TrainConfig:
     sampling_exponent: float = _setting(0.75, "negatives are drawn by popularity ** this")
     bptt: int = _setting(8, "steps between two back-propagations (truncated BPTT)")
     learning_rate: float = _setting(2e-3, "Adam step of every weight but the indicator weights")
+    final_learning_rate_share: float = _setting(
+        0.05,
+        "the learning rate falls along a cosine from its start to this share of it at the last "
+        "planned epoch (1.0: constant)",
+    )
+    schedule_epochs: int | None = _setting(
+        None, "epochs the learning-rate schedule spans (None: epochs; the refit keeps phase 1's)"
+    )
     session_weights_learning_rate: float = _setting(
         0.05, "Adam step of the learned session-indicator weights (a few scalars)"
     )
     grad_clip: float = _setting(5.0, "largest gradient norm of a step")
-    dropout: float = _setting(0.5, "dropout of the GRU's step input and head while training")
+    dropout: float = _setting(0.3, "dropout of the GRU's step input and head while training")
     id_dropout: float = _setting(
         0.3, "share of input events and of candidates whose track id is hidden while training"
     )
@@ -55,6 +66,22 @@ class TrainConfig:
     )
     session_window: int = _setting(
         64, "events of a slot the session indicators look back over in training"
+    )
+    indicators_in_loss: bool = _setting(
+        False,
+        "learned weights x session indicators join the training logits (False: the GRU learns "
+        "the next track alone, epochs are chosen on the GRU alone, the served blend adds them)",
+    )
+    artist_init: str = _setting(
+        "cooccurrence",
+        "artist vectors start as the SVD of within-session artist PPMI ('cooccurrence') or "
+        "random ('random')",
+    )
+    cooccurrence_window: int = _setting(
+        3, "artist pairs up to this many accepted events apart in a session count together"
+    )
+    blend_tuning_pairs: int = _setting(
+        20000, "at most this many warm validation pairs tune the served blend with the GRU"
     )
     k: int = _setting(20, "cut-off of HR@k / MRR@k: epochs are chosen and the blend tuned on it")
     threads: int = _setting(2, "PyTorch threads")
@@ -69,8 +96,20 @@ class TrainConfig:
             "max_minutes": getattr(args, "max_minutes", None),
             "id_only": bool(getattr(args, "id_only", False)),
             "feedback": not getattr(args, "no_feedback", False),
+            "threads": getattr(args, "threads", None),
+            "artist_init": getattr(args, "artist_init", None),
+            "indicators_in_loss": bool(getattr(args, "indicators_in_loss", False)),
         }
         return cls(**{k: v for k, v in given.items() if v is not None})
+
+    def __post_init__(self) -> None:
+        if self.artist_init not in ARTIST_INITS:
+            raise ValueError(f"artist_init must be one of {ARTIST_INITS}, not {self.artist_init!r}")
+
+    @property
+    def choice_key(self) -> str:
+        """The validation figure phase 1 keeps its best epoch by (a key of the epoch log)."""
+        return "valid_hr" if self.indicators_in_loss else "valid_gru_hr"
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed."""

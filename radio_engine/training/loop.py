@@ -3,14 +3,17 @@
 One step (`train_epoch`): every slot's event goes through the track encoder (its id hidden for a
 share of events, so the GRU also reads tracks by artist and audio) and the GRU; the query scores
 the in-batch targets and the sampled negatives (some scored without their id, as a new track
-is), plus the learned weights times the session indicators; the sampled softmax (loss.py) of
-the rows whose target may be learned joins the pending losses, and every `bptt` steps their
-mean is back-propagated. Only epoch and step counts end a loop; the opt-in deadline is looked at
-between epochs only, so a model trained to a given epoch is the same on any machine.
+is; with config.indicators_in_loss, the ablation, plus learned weights times the session
+indicators); the sampled softmax (loss.py) of the rows whose target may be learned joins the
+pending losses, and every `bptt` steps their mean is back-propagated. A fresh model's artist
+vectors start from session co-occurrence (cooccurrence.py), and the learning rate falls along a
+cosine over the planned epochs. Only epoch and step counts end a loop; the opt-in deadline is
+looked at between epochs only, so a model trained to a given epoch is the same on any machine.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -20,6 +23,7 @@ from torch import nn
 
 from radio_engine.training.batching import session_parallel, session_parallel_steps
 from radio_engine.training.config import TrainConfig
+from radio_engine.training.cooccurrence import artist_start_vectors
 from radio_engine.training.data import Events
 from radio_engine.training.encoding import NEW_SESSION, Encoded, Vocab, encode
 from radio_engine.training.loss import SampledSoftmax
@@ -28,9 +32,15 @@ from radio_engine.training.progress import Progress
 from radio_engine.training.session_memory import SessionMemory
 from radio_engine.training.validation import ValidationPairs, validate
 
+#: standard deviation of the co-occurrence start vectors: that of the random start they replace
+ARTIST_START_SPREAD = 0.05
 
-def new_model(vocab: Vocab, config: TrainConfig) -> tuple[ListenerModel, torch.optim.Optimizer]:
-    """A fresh model (seeded by config.seed) and its optimiser."""
+
+def new_model(
+    vocab: Vocab, config: TrainConfig, events: Events | None = None
+) -> tuple[ListenerModel, torch.optim.Optimizer]:
+    """A fresh model (seeded by config.seed) and its optimiser; with `events` and
+    config.artist_init "cooccurrence", the artist vectors start from their sessions."""
     torch.manual_seed(config.seed)
     model = ListenerModel(
         len(vocab.track_ids),
@@ -39,6 +49,8 @@ def new_model(vocab: Vocab, config: TrainConfig) -> tuple[ListenerModel, torch.o
         dropout=config.dropout,
         tied=config.tied_tables,
     )
+    if events is not None and config.artist_init == "cooccurrence" and not config.id_only:
+        _start_artists_from_sessions(model, events, vocab, config)
     rest = [p for name, p in model.named_parameters() if name != "session_weights"]
     opt = torch.optim.Adam(
         [
@@ -49,6 +61,36 @@ def new_model(vocab: Vocab, config: TrainConfig) -> tuple[ListenerModel, torch.o
         lr=config.learning_rate,
     )
     return model, opt
+
+
+def _start_artists_from_sessions(
+    model: ListenerModel, events: Events, vocab: Vocab, config: TrainConfig
+) -> None:
+    """Artist input (and, tied, output) vectors from within-session co-occurrence; the unknown
+    artist keeps its random start."""
+    table = model.tracks.artist_in.weight
+    vectors = artist_start_vectors(
+        events, vocab, table.shape[1], config.cooccurrence_window, ARTIST_START_SPREAD
+    )
+    if vectors is not None:
+        with torch.no_grad():
+            table[1:] = torch.from_numpy(vectors[1:])
+
+
+def learning_rate_at(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of an epoch (0-based): a cosine from config.learning_rate down to
+    final_learning_rate_share of it at the last epoch of the schedule."""
+    span = config.schedule_epochs or config.epochs
+    share = config.final_learning_rate_share
+    if span <= 1 or share == 1.0:
+        return config.learning_rate
+    progress = min(epoch, span - 1) / (span - 1)
+    return config.learning_rate * (share + (1 - share) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _set_learning_rate(opt: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
+    """The schedule's rate on the model's weights (the indicator weights keep their own)."""
+    opt.param_groups[0]["lr"] = learning_rate_at(config, epoch)
 
 
 def _hide_ids(ids: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
@@ -72,8 +114,9 @@ def train_epoch(
     """One pass over every listener's history; returns the mean loss.
 
     Only targets that data.accepted marks count in the loss (a skipped or disliked next track is
-    no target), though every event is an input. The session indicators (session_memory) see
-    the same events and are added to every logit with learned weights."""
+    no target), though every event is an input. With config.indicators_in_loss the session
+    indicators (session_memory) see the same events and join every logit with learned weights;
+    without, the GRU learns the next track alone."""
     model.train()
     batch = config.batch
     ids, artists = torch.from_numpy(data.ids), torch.from_numpy(data.artists)
@@ -83,7 +126,7 @@ def train_epoch(
     softmax = SampledSoftmax(vocab.popularity, batch, config.negatives, config.sampling_exponent)
     sampler = torch.Generator().manual_seed(seed)
     h = model.initial_state(batch).detach()
-    memory = SessionMemory(batch, config.session_window)
+    memory = SessionMemory(batch, config.session_window) if config.indicators_in_loss else None
     losses: list[float] = []
     pending: list[torch.Tensor] = []
     shown = Progress(desc, session_parallel_steps(data.users, batch, seed), enabled=progress)
@@ -94,7 +137,10 @@ def train_epoch(
         # the inputs: each slot's event, the state reset where the slot's listener changed
         h = reset_slots(h, model.h0, torch.from_numpy(reset))
         new_session = reset | (data.context[r_np, NEW_SESSION] > 0)
-        memory.observe(data.ids[r_np], data.artists[r_np], data.accepted[r_np], new_session, reset)
+        if memory is not None:
+            memory.observe(
+                data.ids[r_np], data.artists[r_np], data.accepted[r_np], new_session, reset
+            )
         input_ids = _hide_ids(ids[r], config.id_dropout, sampler)
         track_in, _ = model.tracks(input_ids, artists[r], audio[ids[r]], has_audio[ids[r]])
         h, q = model.step(torch.cat([track_in, context[r]], dim=-1), h)
@@ -108,8 +154,10 @@ def train_epoch(
         )
         out_ids = _hide_ids(cand, config.id_dropout, sampler)
         _, out = model.tracks(out_ids, cand_artists, audio[cand], has_audio[cand])
-        indicators = torch.from_numpy(memory.indicators(cand.numpy(), cand_artists.numpy()))
-        logits = q @ out.T + indicators @ model.session_weights
+        logits = q @ out.T
+        if memory is not None:  # config.indicators_in_loss
+            indicators = torch.from_numpy(memory.indicators(cand.numpy(), cand_artists.numpy()))
+            logits = logits + indicators @ model.session_weights
         # the loss: rows whose target is a known track the listener accepted
         learn = live & (target_ids > 0) & accepted[t]
         loss = softmax.loss(logits, target_ids, sampled, learn)
@@ -149,16 +197,17 @@ def fit(
 ) -> tuple[ListenerModel, int]:
     """Train a fresh model for config.epochs, validating after each; returns (model, epochs run).
 
-    With `valid`, the epoch with the best validation HR@k is kept. `deadline` (monotonic
+    With `valid`, the epoch with the best validation HR@k (config.choice_key) is kept. `deadline` (monotonic
     seconds, opt-in) is only looked at between epochs. config.feedback=False: the ablation,
     every event a play and a target (encode())."""
-    model, opt = new_model(vocab, config)
+    model, opt = new_model(vocab, config, events)
     data = encode(events, vocab, config.feedback)
     best_state, best_hr = None, -1.0
     fit_started = time.monotonic()
     ran = 0
     for epoch in range(config.epochs):
         started = time.monotonic()
+        _set_learning_rate(opt, config, epoch)
         loss = train_epoch(
             model,
             data,
@@ -173,12 +222,13 @@ def fit(
         if valid is not None:
             scores = validate(model, valid, vocab, config.k)
             entry.update({f"valid_{name}": v for name, v in scores.items() if name != "pairs"})
-            if scores["hr"] > best_hr:
+            if entry[config.choice_key] > best_hr:
                 best_hr, best_state = (
-                    scores["hr"],
+                    entry[config.choice_key],
                     {k: v.clone() for k, v in model.state_dict().items()},
                 )
-        entry["session_weights"] = [round(float(w), 3) for w in model.session_weights.detach()]
+        if config.indicators_in_loss:
+            entry["session_weights"] = [round(float(w), 3) for w in model.session_weights.detach()]
         entry["seconds"] = time.monotonic() - started  # with validation
         ran = epoch + 1
         if log is not None:

@@ -158,16 +158,18 @@ class TrainingReport:
             lines += ["", f"**{stop.describe()}.**"]
         lines += [
             "",
-            "Validation HR@20 / MRR@20 on next-track pairs of the validation sessions: the GRU with",
-            "the session indicators it trains beside (what epochs are chosen by), each part alone.",
+            "Validation HR@20 / MRR@20 on next-track pairs of the validation sessions: the GRU",
+            "plus the session indicators (fixed weights unless they train beside it), and each",
+            f"part alone. Epochs are chosen by `{self.config.choice_key}`.",
             "",
-            "| epoch | loss | HR@20 | MRR@20 | HR@20 GRU alone | HR@20 indicators alone |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| epoch | loss | HR@20 | MRR@20 | HR@20 GRU alone | MRR@20 GRU alone "
+            "| HR@20 indicators alone |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         lines += [
             f"| {h['epoch']} | {h['loss']:.4f} | {h.get('valid_hr', nan):.4f} | "
             f"{h.get('valid_mrr', nan):.4f} | {h.get('valid_gru_hr', nan):.4f} | "
-            f"{h.get('valid_signals_hr', nan):.4f} |"
+            f"{h.get('valid_gru_mrr', nan):.4f} | {h.get('valid_signals_hr', nan):.4f} |"
             for h in history
         ]
         lines += [

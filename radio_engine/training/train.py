@@ -5,6 +5,7 @@ The recipe (`train`), each step in a module of its own:
 2. the audio encoder on the --audio clips, and each clip's embedding          clips.py
 3. vocabulary and model inputs                                                encoding.py
 4. phase 1: epochs on the training split, validated after each               loop.py, validation.py
+   (artist vectors started from session co-occurrence)                       cooccurrence.py
    (session-parallel batches, sampled softmax with log-q, truncated BPTT)     batching.py, loss.py
 5. the served blend of GRU and session signals, tuned on the same split       evaluate.py
 6. phase 2: refit on every event for as many epochs as the best of phase 1    loop.py
@@ -136,10 +137,12 @@ def train(inputs: TrainInputs, config: TrainConfig) -> Path:
         phase="phase 1",
     )
     clock.note("phase 1 (epoch choice)", ran, config.epochs)
-    best = max(history, key=lambda e: e.get("valid_hr", -1))
+    best = max(history, key=lambda e: e.get(config.choice_key, -1))
 
     # the served blend, tuned on the same validation split with the phase-1 model
-    blend = _tune_blend(model, vocab, clips, train_part, valid_part, inputs.out, config.k)
+    blend = _tune_blend(
+        model, vocab, clips, train_part, valid_part, inputs.out, config.k, config.blend_tuning_pairs
+    )
 
     # phase 2: refit on everything for the chosen number of epochs
     final_epochs = int(best["epoch"])
@@ -151,7 +154,9 @@ def train(inputs: TrainInputs, config: TrainConfig) -> Path:
     final, ran = fit(
         refit_events,
         full_vocab,
-        config.replace(epochs=final_epochs),
+        config.replace(
+            epochs=final_epochs, schedule_epochs=config.schedule_epochs or config.epochs
+        ),
         progress=True,
         deadline=clock.deadline,
         phase="phase 2",
@@ -183,7 +188,8 @@ def train(inputs: TrainInputs, config: TrainConfig) -> Path:
     ).write(inputs.out)
     print(
         f"train: model written to {inputs.out} in {clock.minutes():.1f} min; "
-        f"validation HR@20 {best.get('valid_hr', 0):.4f} (GRU + session indicators)"
+        f"epoch {best['epoch']} kept: validation HR@20 {best.get('valid_hr', 0):.4f} "
+        f"(GRU + session indicators), {best.get('valid_gru_hr', 0):.4f} (GRU alone)"
         + "".join(f"; {stop.describe()}" for stop in clock.stops),
         flush=True,
     )
@@ -198,6 +204,7 @@ def _tune_blend(
     valid_part: Events,
     out: Path,
     k: int,
+    max_pairs: int,
 ) -> dict[str, Any]:
     """The served blend's weights (evaluate.tune_blend_weights) for the phase-1 model, exported
     beside `out` for the while (the tuning scores through the served path)."""
@@ -212,7 +219,12 @@ def _tune_blend(
             flush=True,
         )
         return tune_blend_weights(
-            train_part, valid_part, k=k, model=ServingModel(tmp_dir), progress=sys.stderr.isatty()
+            train_part,
+            valid_part,
+            k=k,
+            model=ServingModel(tmp_dir),
+            max_gru_pairs=max_pairs,
+            progress=sys.stderr.isatty(),
         )
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -237,8 +249,11 @@ def _summary(
         "valid_hr@20_indicators_alone": best.get("valid_signals_hr"),
         "valid_blend": blend.get("valid", {}),
         "epochs": ran,
-        "session_weights": dict(
-            zip(INDICATORS, final.session_weights.detach().tolist(), strict=True)
+        # learned only when the indicators join the training logits
+        "session_weights": (
+            dict(zip(INDICATORS, final.session_weights.detach().tolist(), strict=True))
+            if config.indicators_in_loss
+            else None
         ),
         "audio_steps": config.audio_steps if inputs.audio else 0,
         "max_minutes": config.max_minutes,

@@ -156,4 +156,4 @@ def test_the_time_limit_ends_a_phase_between_epochs_and_says_what_it_cost(
 
 def test_the_cli_defaults_are_fixed_counts_and_no_time_limit() -> None:
     args = build_parser().parse_args(["train", "--events", "e.csv", "--out", "m"])
-    assert (args.epochs, args.audio_steps, args.max_minutes) == (6, AUDIO_STEPS, None)
+    assert (args.epochs, args.audio_steps, args.max_minutes) == (10, AUDIO_STEPS, None)

@@ -16,9 +16,11 @@ from radio_engine.model.inputs import CONTEXT_DIM
 from radio_engine.model.runtime import ServingModel
 from radio_engine.settings import Settings
 from radio_engine.training.batching import session_parallel, session_parallel_steps
+from radio_engine.training.config import TrainConfig
 from radio_engine.training.data import Events, load_events, split_last_days, write_events_csv
 from radio_engine.training.encoding import Vocab, encode
 from radio_engine.training.export import export_model, export_with_vocab
+from radio_engine.training.loop import new_model, train_epoch
 from radio_engine.training.model import ListenerModel, reset_slots
 from radio_engine.training.train import run
 
@@ -170,9 +172,9 @@ def test_a_short_real_training_run_exports_a_servable_model(tmp_path: Path) -> N
     # every hyper-parameter is recorded: what the command line set, and the rest's defaults
     config = served.manifest.train_config
     assert (config["epochs"], config["seed"], config["negatives"]) == (1, 3, 1024)
-    weights = served.manifest.metrics["session_weights"]
-    assert set(weights) == {"last_artist", "session_artist", "in_session"}
-    assert weights != {"last_artist": 0.5, "session_artist": 0.25, "in_session": 0.25}  # learned
+    # the GRU learns the next track alone; the served blend adds the session signals
+    assert config["indicators_in_loss"] is False and config["artist_init"] == "cooccurrence"
+    assert served.manifest.metrics["session_weights"] is None
     assert len(served.tracks.track_ids) > 1000
     assert (tmp_path / "model" / "training.png").stat().st_size > 10_000
     assert "blend" in served.manifest.feature_spec
@@ -251,3 +253,24 @@ def test_an_id_only_model_exports_and_encodes_tracks(tmp_path: Path) -> None:
     # artist and audio are ignored: the vectors are the id parts alone
     assert np.abs(track_in - expected_in.numpy()).max() <= 1e-5
     assert np.abs(track_out - expected_out.numpy()).max() <= 1e-5
+
+
+def test_the_indicator_weights_train_only_when_the_indicators_join_the_loss() -> None:
+    rows = [(u, i) for u in range(6) for i in range(12)]
+    events = Events(
+        fold=np.zeros(len(rows), np.int64),
+        user_id=np.array([f"u{u}" for u, _ in rows]),
+        session_id=np.array([f"u{u}-s" for u, _ in rows]),
+        track_id=np.array([f"t{(u + i) % 9}" for u, i in rows]),
+        artist_id=np.array([f"a{(u + i) % 3}" for u, i in rows]),
+        ts=np.array([1000.0 + 60 * i for _, i in rows]),
+        event=np.array(["play"] * len(rows)),
+    )
+    vocab = Vocab.build(events)
+    start = torch.tensor([0.5, 0.25, 0.25])
+    for in_loss in (False, True):
+        config = TrainConfig(batch=4, negatives=8, bptt=2, indicators_in_loss=in_loss)
+        model, opt = new_model(vocab, config, events)
+        loss = train_epoch(model, encode(events, vocab), vocab, opt, config, seed=0, progress=False)
+        assert np.isfinite(loss)
+        assert torch.equal(model.session_weights.detach(), start) is not in_loss
