@@ -81,6 +81,8 @@ def test_engine_env_names_are_settings_and_parse(
         Settings.from_env(env)  # every value parses into its setting's type
     hosts = [s["environment"]["RADIO_WORKER_HOST"] for s in workers(compose).values()]
     assert hosts == list(workers(compose))  # each advertises its own service name
+    names = [s["environment"]["RADIO_WORKER_NAME"] for s in workers(compose).values()]
+    assert names == list(workers(compose))  # static members: a restart rejoins without a rebalance
     assert all(s["hostname"] == n for n, s in workers(compose).items())
 
 
