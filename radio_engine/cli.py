@@ -268,7 +268,7 @@ def setup_process(command: str, settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `radio-engine` console script (argv None: this process is the
     command, see setup_process)."""
-    from radio_engine.lifecycle import exit_code
+    from radio_engine.lifecycle import exit_code, stop_behind
 
     args = build_parser().parse_args(argv)
     settings = Settings.from_env().with_overrides(broker=args.broker)
@@ -278,21 +278,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_resolve(COMMANDS[args.command])(args, settings) or 0)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (lifecycle.StopRequested)
         return exit_code(exc)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        # a wrong path is the user's to fix: one clear line, not a traceback
-        # (an OSError raised with only a message, as our own checks do, has no strerror)
-        why = f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
-        print(f"radio-engine {args.command}: {why}", file=sys.stderr)
-        return 2
-    except SettingError as exc:  # e.g. a password file that cannot be read: names the setting
-        print(f"radio-engine {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        line = kafka_failure_line(exc, settings)
+    except BaseException as exc:
+        # raised by the cleanup a stop started (e.g. a Kafka client's CancelledError): a stop
+        stop = stop_behind(exc)
+        if stop is not None:
+            return exit_code(stop)
+        line = failure_line(exc, settings)
         if line is None:
             raise
         print(f"radio-engine {args.command}: {line}", file=sys.stderr)
         return 2
+
+
+def failure_line(exc: BaseException, settings: Settings) -> str | None:
+    """One line for a failure that is the user's to fix (a path, a setting, a Kafka
+    connection), None for anything else (a bug: its traceback is shown)."""
+    if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError):
+        # an OSError raised with only a message, as our own checks do, has no strerror
+        return f"{exc.strerror}: {exc.filename}" if exc.strerror else str(exc)
+    if isinstance(exc, SettingError):  # e.g. a password file that cannot be read
+        return str(exc)
+    return kafka_failure_line(exc, settings)
 
 
 def kafka_failure_line(exc: BaseException, settings: Settings) -> str | None:

@@ -42,6 +42,20 @@ def exit_code(exc: BaseException) -> int:
     return 128 + int(getattr(exc, "signum", signal.SIGINT))
 
 
+def stop_behind(exc: BaseException) -> StopRequested | None:
+    """The StopRequested that `exc` was raised while handling, if any: a client's cleanup that
+    a stop started can end in another exception (aiokafka's stop() re-raises the CancelledError
+    of its fetch task), and that stop must still end the command as a stop."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, StopRequested):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def exit_after(seconds: float, code: int, message: str) -> threading.Timer:
     """Arm a daemon timer that, unless cancelled, writes `message` on stderr and ends the
     process with `code` after `seconds` (os._exit: no cleanup can hang it)."""

@@ -92,3 +92,43 @@ def test_a_command_that_owns_processes_finishes_stopping_them_whatever_arrives()
     code, out, err = finish(proc)
     assert code == 130 and out == "cleaned\n"
     assert "already stopping" in err
+
+
+def _cleanup_fails_after(stop: BaseException, failure: BaseException) -> BaseException:
+    """`failure` raised while handling `stop`, as a client's cleanup can."""
+    try:
+        try:
+            raise stop
+        except BaseException:
+            raise failure  # noqa: B904 -- the implicit context is what is tested
+    except BaseException as exc:
+        return exc
+
+
+def test_an_exception_from_the_cleanup_a_stop_started_still_ends_as_that_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from radio_engine import cli
+    from radio_engine.lifecycle import stop_behind
+
+    # aiokafka's consumer.stop() re-raises its fetch task's CancelledError during the unwind
+    raised = _cleanup_fails_after(StopRequested(signal.SIGINT), asyncio.CancelledError())
+    found = stop_behind(raised)
+    assert isinstance(found, StopRequested) and found.signum == signal.SIGINT
+    assert stop_behind(asyncio.CancelledError()) is None
+
+    def command(*_: object) -> int:
+        raise raised
+
+    monkeypatch.setattr(cli, "_resolve", lambda _: command)
+    assert cli.main(["tail", "--listener", "x"]) == 130
+
+    # without a stop behind it, an exception that is no user error is a bug: it propagates
+    def broken(*_: object) -> int:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(cli, "_resolve", lambda _: broken)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["tail", "--listener", "x"])
