@@ -116,8 +116,12 @@ def read_pid(paths: BrokerPaths) -> int | None:
 
 
 def kafka_cluster_id() -> str:
-    """A fresh cluster id in Kafka's format (URL-safe base64 of 16 random bytes)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A fresh cluster id in Kafka's format (URL-safe base64 of 16 random bytes), never one that
+    starts with "-": kafka-storage's argument parser would read that as an option (1 in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def start(

@@ -40,6 +40,19 @@ def test_cluster_id_has_kafka_uuid_shape() -> None:
     assert cid != kafka_cluster_id()
 
 
+def test_no_cluster_id_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # kafka-storage format --cluster-id -abc... reads the id as an option; the demo hit it once
+    import uuid
+
+    from radio_engine.broker import launcher
+
+    dash_first = uuid.UUID(bytes=bytes([0xFB]) + bytes(15))  # base64 "-w..."
+    draws = iter([dash_first, uuid.UUID(int=1)])
+    monkeypatch.setattr(launcher.uuid, "uuid4", lambda: next(draws))
+    cid = launcher.kafka_cluster_id()
+    assert not cid.startswith("-") and len(cid) == 22
+
+
 def test_pom_pins_kafka_and_the_slf4j_binding() -> None:
     pom = pom_xml("4.1.1")
     assert "<artifactId>kafka_2.13</artifactId>" in pom and "<version>4.1.1</version>" in pom
