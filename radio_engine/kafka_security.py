@@ -41,25 +41,24 @@ def kafka_password(settings: Settings) -> str:
     return settings.secret("kafka_password")
 
 
+def _one_of(settings: Settings, name: str, allowed: tuple[str, ...]) -> str:
+    """A setting's value, stripped and upper case; SettingError naming its variable when it is
+    not one of `allowed`."""
+    given = getattr(settings, name)
+    value = given.strip().upper()
+    if value not in allowed:
+        raise SettingError(f"RADIO_{name.upper()}={given!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 def check_protocol(settings: Settings) -> str:
     """The security protocol, upper case; SettingError for one the engine does not speak."""
-    protocol = settings.kafka_security_protocol.strip().upper()
-    if protocol not in PROTOCOLS:
-        raise SettingError(
-            f"RADIO_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol!r} is not one of "
-            f"{', '.join(PROTOCOLS)}"
-        )
-    return protocol
+    return _one_of(settings, "kafka_security_protocol", PROTOCOLS)
 
 
 def sasl_config(settings: Settings) -> SaslConfig:
     """Mechanism, user and password for SASL_SSL, each checked (SettingError otherwise)."""
-    mechanism = settings.kafka_sasl_mechanism.strip().upper()
-    if mechanism not in MECHANISMS:
-        raise SettingError(
-            f"RADIO_KAFKA_SASL_MECHANISM={settings.kafka_sasl_mechanism!r} is not one of "
-            f"{', '.join(MECHANISMS)}"
-        )
+    mechanism = _one_of(settings, "kafka_sasl_mechanism", MECHANISMS)
     if not settings.kafka_username:
         raise SettingError("SASL_SSL needs a user name: set RADIO_KAFKA_USERNAME")
     password = kafka_password(settings)
