@@ -13,15 +13,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
 from radio_engine import schemas
+from radio_engine.client import ClientError
 from radio_engine.player.kafka_io import make_producer, start_client
 from radio_engine.settings import Settings
 
@@ -31,6 +35,21 @@ MAX_GAP_S = 2.0
 REQUIRED_COLUMNS = ("user_id", "track_id", "ts")
 #: delivery futures awaited together when sending as fast as possible
 SEND_WINDOW = 1000
+
+
+class ReplayStopped(ClientError):
+    """The broker stopped acknowledging mid-replay: says how far the replay got."""
+
+    def __init__(self, acknowledged: int, total: int, topic: str, broker: str, cause: Exception):
+        said = str(cause)
+        name = type(cause).__name__
+        said = said if said.startswith(name) else f"{name}: {said}"
+        super().__init__(
+            f"the broker at {broker} stopped acknowledging ({said}); "
+            f"{acknowledged} of {total} events are on {topic}, the rest were not sent or not "
+            "acknowledged"
+        )
+        self.acknowledged = acknowledged
 
 
 @dataclass(frozen=True)
@@ -127,46 +146,72 @@ async def replay_events(
     Waits are kept on one clock from the start (the schedule's delays add up, and `rate` puts
     event n no earlier than n / rate seconds in), so time spent sending never piles up as drift.
     Sends are pipelined; delivery is awaited in windows and before every wait, so a broker error
-    surfaces here.
+    surfaces here, as ReplayStopped with the count of events acknowledged before it.
     """
     producer = make_producer(settings)
     await start_client(producer)
     started = time.monotonic()
-    sent = 0
-    bar = tqdm(total=len(events), desc="replay", unit="ev", disable=not progress)
+    acknowledged = _Acknowledged(
+        tqdm(total=len(events), desc="replay", unit="ev", disable=not progress)
+    )
     try:
-        pending: list[asyncio.Future[Any]] = []
-        due = 0.0  # seconds after `started` when the next event is due
-        for delay, event in schedule(events, speed):
-            due += delay
-            if rate:
-                due = max(due, sent / rate)
-            wait = due - (time.monotonic() - started)
-            if wait > 0:
-                await _settle(pending, bar)
-                await asyncio.sleep(wait)
-            value = schemas.encode("listen", {**event, "event_id": event_id(event, sent)})
-            pending.append(
-                await producer.send(
-                    settings.topic_listens, value=value, key=event["listener_id"].encode()
-                )
-            )
-            sent += 1
-            if len(pending) >= SEND_WINDOW:
-                await _settle(pending, bar)
-        await _settle(pending, bar)
+        await _send_all(producer, settings, events, speed, rate, started, acknowledged)
+    except KafkaError as exc:
+        raise ReplayStopped(
+            acknowledged.count, len(events), settings.topic_listens, settings.broker, exc
+        ) from exc
     finally:
-        bar.close()
+        acknowledged.bar.close()
         await producer.stop()
-    return ReplayStats(sent, len({e["listener_id"] for e in events}), time.monotonic() - started)
+    listeners = len({e["listener_id"] for e in events})
+    return ReplayStats(len(events), listeners, time.monotonic() - started)
 
 
-async def _settle(pending: list[asyncio.Future[Any]], bar: tqdm) -> None:
-    """Wait for these sends to be acknowledged (raising the first failure), then count them."""
-    if pending:
-        await asyncio.gather(*pending)
-        bar.update(len(pending))
-        pending.clear()
+@dataclass
+class _Acknowledged:
+    """Events the broker acknowledged so far, counted and shown on the progress bar."""
+
+    bar: tqdm
+    count: int = 0
+
+    async def settle(self, pending: list[asyncio.Future[Any]]) -> None:
+        """Wait for these sends to be acknowledged (raising the first failure), then count them."""
+        if pending:
+            await asyncio.gather(*pending)
+            self.count += len(pending)
+            self.bar.update(len(pending))
+            pending.clear()
+
+
+async def _send_all(
+    producer: AIOKafkaProducer,
+    settings: Settings,
+    events: list[dict[str, Any]],
+    speed: float,
+    rate: float | None,
+    started: float,
+    acknowledged: _Acknowledged,
+) -> None:
+    """Send every event on schedule, pipelined, delivery awaited in windows and before waits."""
+    pending: list[asyncio.Future[Any]] = []
+    due = 0.0  # seconds after `started` when the next event is due
+    for sent, (delay, event) in enumerate(schedule(events, speed)):
+        due += delay
+        if rate:
+            due = max(due, sent / rate)
+        wait = due - (time.monotonic() - started)
+        if wait > 0:
+            await acknowledged.settle(pending)
+            await asyncio.sleep(wait)
+        value = schemas.encode("listen", {**event, "event_id": event_id(event, sent)})
+        pending.append(
+            await producer.send(
+                settings.topic_listens, value=value, key=event["listener_id"].encode()
+            )
+        )
+        if len(pending) >= SEND_WINDOW:
+            await acknowledged.settle(pending)
+    await acknowledged.settle(pending)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -180,7 +225,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not events:
         print(f"replay: no events in {args.events}")
         return 1
-    stats = asyncio.run(replay_events(settings, events, speed=speed, rate=args.rate))
+    try:
+        stats = asyncio.run(replay_events(settings, events, speed=speed, rate=args.rate))
+    except ReplayStopped as exc:
+        print(f"radio-engine replay: {exc}", file=sys.stderr)
+        return 2
     print(
         f"replay: {stats.events} events from {stats.listeners} listeners in {stats.seconds:.1f} s "
         f"({stats.rate:.0f} events/s) onto {settings.topic_listens} at {settings.broker}"

@@ -1,6 +1,7 @@
 """Stopping, for real: with its broker SIGKILLed, a worker, `tail` and `replay` each stop within
 seconds of SIGTERM or SIGINT, the Kafka clients' retries are a handful of log lines, and `tail`'s
-stdout holds only queues; SIGTERM to `radio-engine demo` leaves no process it started."""
+stdout holds only queues; left alone, `replay` gives up with one line saying how far it got;
+SIGTERM to `radio-engine demo` leaves no process it started."""
 
 from __future__ import annotations
 
@@ -119,6 +120,46 @@ def test_with_the_broker_gone_worker_tail_and_replay_stop_within_seconds(
     )
     assert 0 < tail_errors <= 10, (tmp_path / "tail.err").read_text()
     assert 0 < worker_errors <= 30, worker.log.read_text(errors="replace")[-3000:]
+
+
+#: how long a replay may take to give up once its broker is gone (the producer's request
+#: timeout is 40 s; then it must exit on its own)
+REPLAY_GIVES_UP_WITHIN_S = 120.0
+STOPPED_LINE = re.compile(
+    r"^radio-engine replay: the broker at \S+ stopped acknowledging \(\w+: .*\); "
+    r"(\d+) of (\d+) events are on \S+, the rest were not sent or not acknowledged$"
+)
+
+
+def test_a_replay_whose_broker_dies_exits_2_with_one_line_saying_how_far_it_got(
+    slice_events: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    with broker_for(Settings.from_env(), isolated=True) as broker:
+        events_csv = tmp_path / "events.csv"
+        _write_events(events_csv, slice_events)
+        replay = start_command(
+            broker.settings, tmp_path, "replay", "replay", str(events_csv), "--rate", "20"
+        )
+        try:
+            time.sleep(4.0)  # replay sends for a while
+            assert replay.poll() is None, (tmp_path / "replay.err").read_text()
+            broker.crash()
+            crashed = time.monotonic()
+            code = replay.wait(timeout=REPLAY_GIVES_UP_WITHIN_S)
+            gave_up_after = time.monotonic() - crashed
+        finally:
+            if replay.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(replay.pid, signal.SIGKILL)
+    err = (tmp_path / "replay.err").read_text()
+    print(f"replay gave up {gave_up_after:.0f} s after the broker died: {err.strip()[-300:]}")
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    stopped = [m for m in map(STOPPED_LINE.match, err.splitlines()) if m]
+    assert len(stopped) == 1, err
+    acknowledged, total = map(int, stopped[0].groups())
+    # 4 s at 20 events/s went out before the crash: some, not all, were acknowledged
+    assert 0 < acknowledged < total == len(slice_events), err
 
 
 def _listen_json(event: dict[str, Any], n: int) -> bytes:
