@@ -1,7 +1,7 @@
-"""Stopping, for real: with its broker SIGKILLed, a worker, `tail` and `replay` each stop within
-seconds of SIGTERM or SIGINT, the Kafka clients' retries are a handful of log lines, and `tail`'s
-stdout holds only queues; left alone, `replay` gives up with one line saying how far it got;
-SIGTERM to `radio-engine demo` leaves no process it started."""
+"""Stopping, for real: with its broker SIGKILLed, a worker, `tail`, `replay` and `dead-letters
+--follow` each stop within seconds of SIGTERM or SIGINT, the Kafka clients' retries are a
+handful of log lines, and `tail`'s stdout holds only queues; left alone, `replay` gives up with
+one line saying how far it got; SIGTERM to `radio-engine demo` leaves no process it started."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def error_lines(text: str) -> int:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_with_the_broker_gone_worker_tail_and_replay_stop_within_seconds(
+def test_with_the_broker_gone_worker_tail_replay_and_dead_letters_stop_within_seconds(
     slice_model: Path, slice_events: list[dict[str, Any]], tmp_path: Path, signum: int
 ) -> None:
     with broker_for(Settings.from_env(), isolated=True) as broker:
@@ -87,6 +87,9 @@ def test_with_the_broker_gone_worker_tail_and_replay_stop_within_seconds(
                 settings, tmp_path, "tail", "tail", "--listener", listener
             )
             wait_for(lambda: _lines(tmp_path / "tail.out"), "tail to print the listener's queue")
+            procs["dead-letters"] = start_command(
+                settings, tmp_path, "dead-letters", "dead-letters", "--follow"
+            )
             events_csv = tmp_path / "events.csv"
             _write_events(events_csv, slice_events)
             procs["replay"] = start_command(
@@ -109,7 +112,7 @@ def test_with_the_broker_gone_worker_tail_and_replay_stop_within_seconds(
         assert code is not None and seconds <= STOP_WITHIN_S, (name, code, seconds)
     # the worker cannot commit or leave its group without a broker: the stop ends at its grace
     assert ended["worker"][0] in (0, 128 + signum), ended
-    assert ended["tail"][0] == ended["replay"][0] == 128 + signum, ended
+    assert ended["tail"][0] == ended["replay"][0] == ended["dead-letters"][0] == 128 + signum, ended
     # tail: stdout is queues only, every line parses, the errors went to stderr, rate-limited
     out = _lines(tmp_path / "tail.out")
     assert out and all(HEADER.match(line) or TRACK.match(line) for line in out), out
