@@ -25,7 +25,9 @@ Protocol
    session, as the worker counts it), id-based methods 0. The same caveat holds, weaker: the
    new tracks still number only those the test period plays.
 4. Listener state: each listener's train and test events run through the ONNX GRU together,
-   in time order (equal timestamps keep file order); a pair uses the query after the event just
+   in time order (equal timestamps keep file order), each with its own feedback (a skip is
+   read as a skip, as the worker reads it; a model trained as the no-feedback ablation reads
+   every event as a play, as it was trained); a pair uses the query after the event just
    before its target, so the state holds only earlier events. Dwell (pct_played_derived, which
    is computed from the next event's time) is never read.
 5. Session signals: the served blend's session indicators are the worker's
@@ -190,8 +192,11 @@ def _queries(
     model: ServingModel, catalog: EvalCatalog, before: SessionLog, log: SessionLog, progress: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """(q after every event of `log` [E, Q] in log order, track_out [N, Q]) under a model,
-    the listeners warmed by `before` (stepped together in time order)."""
+    the listeners warmed by `before` (stepped together in time order). Each event is read
+    with its own feedback (skip, like, ...), as the worker reads it, unless the model was
+    trained as the no-feedback ablation, which read every event as a play."""
     track_in, track_out = catalog_vectors(model, catalog)
+    with_feedback = model.manifest.train_config.get("feedback", True)
     _, q = replay_queries(
         model,
         track_in,
@@ -199,6 +204,7 @@ def _queries(
         [before.users, log.users],
         [before.ts, log.ts],
         progress=progress,
+        feedback=[before.kinds, log.kinds] if with_feedback else None,
     )
     return q, track_out
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from radio_engine.model.inputs import FEEDBACK_INDEX
 from radio_engine.model.session_indicators import (
     NONE,
     SessionContext,
@@ -33,6 +34,15 @@ class EventColumns(Protocol):
     artist_id: np.ndarray
     ts: np.ndarray
     event: np.ndarray
+
+
+def feedback_indices(kinds: np.ndarray) -> np.ndarray:
+    """int64 [n]: each feedback name (play, skip, ...) as its index into FEEDBACK_TYPES."""
+    names, inverse = np.unique(np.asarray(kinds).astype(str), return_inverse=True)
+    unknown = sorted(set(names.tolist()) - set(FEEDBACK_INDEX))
+    if unknown:
+        raise ValueError(f"unknown event kinds {unknown}; known: {list(FEEDBACK_INDEX)}")
+    return np.array([FEEDBACK_INDEX[n] for n in names], dtype=np.int64)[inverse.ravel()]
 
 
 def _as_str(values: np.ndarray) -> np.ndarray:
@@ -122,8 +132,9 @@ class SessionLog:
     """Events grouped by session, each session in time order (ties: file order).
 
     rows/artists/users/ts [E] in session order; accepted [E]: play, complete or like (the
-    events the session indicators follow); starts [S+1] session offsets; event_index [E]:
-    position of each event in the original events (file order).
+    events the session indicators follow); kinds [E]: each event's feedback as an index into
+    model.inputs.FEEDBACK_TYPES (what the GRU reads); starts [S+1] session offsets;
+    event_index [E]: position of each event in the original events (file order).
     """
 
     catalog: EvalCatalog
@@ -134,6 +145,7 @@ class SessionLog:
     starts: np.ndarray
     event_index: np.ndarray
     accepted: np.ndarray
+    kinds: np.ndarray
 
     @classmethod
     def from_events(cls, events: EventColumns, catalog: EvalCatalog) -> SessionLog:
@@ -157,6 +169,7 @@ class SessionLog:
             starts=starts,
             event_index=order.astype(np.int64),
             accepted=accepted_feedback(np.asarray(events.event)[order]),
+            kinds=feedback_indices(np.asarray(events.event)[order]),
         )
 
     @property

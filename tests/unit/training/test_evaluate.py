@@ -210,3 +210,42 @@ def test_replay_uses_only_earlier_events(files):
     (q_skip,) = replay_queries(model, track_in, [rows], [users], [ts], feedback=[skip])
     assert np.allclose(q_skip[[0, 2, 4]], q[[0, 2, 4]])
     assert not np.allclose(q_skip[[1, 3]], q[[1, 3]])
+
+
+def test_evaluation_replays_each_event_with_its_own_feedback(files, tmp_path):
+    """A skip in --train is stepped into the GRU as a skip, as the worker steps it; a model
+    trained as the no-feedback ablation reads it as a play, as it was trained."""
+    from radio_engine.training.data import load_events
+    from radio_engine.training.evaluate import _queries
+    from radio_engine.training.pairs import SessionLog
+
+    rows = list(csv.reader(files["train"].open()))
+    rows[0].append("event")
+    for i, row in enumerate(rows[1:]):
+        row.append("skip" if i == 1 else "play")  # u1's second event (b) is a skip
+    skipped = tmp_path / "skipped.csv"
+    with skipped.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    model = ServingModel(files["model"])
+    train, test = load_events(skipped), load_events(files["test"])
+    catalog = EvalCatalog.build(model.tracks.track_ids, model.tracks.artist_ids, train, test)
+    before, log = SessionLog.from_events(train, catalog), SessionLog.from_events(test, catalog)
+    assert (before.kinds == FEEDBACK_INDEX["skip"]).sum() == 1
+
+    q, _ = _queries(model, catalog, before, log, False)
+    track_in, _ = catalog_vectors(model, catalog)
+    sets = ([before.rows, log.rows], [before.users, log.users], [before.ts, log.ts])
+    _, q_kinds = replay_queries(model, track_in, *sets, feedback=[before.kinds, log.kinds])
+    _, q_plays = replay_queries(model, track_in, *sets)
+    assert np.allclose(q, q_kinds)
+    u1 = log.users == "u1"
+    assert not np.allclose(q[u1], q_plays[u1])  # u1's state carries the skip into the test
+    assert np.allclose(q[~u1], q_plays[~u1])  # u2 never skipped
+
+    manifest = json.loads((files["model"] / "manifest.json").read_text())
+    manifest["train_config"] = {**manifest.get("train_config", {}), "feedback": False}
+    (files["model"] / "manifest.json").write_text(json.dumps(manifest))
+    ablation = ServingModel(files["model"])
+    assert ablation.manifest.train_config["feedback"] is False
+    q_ablation, _ = _queries(ablation, catalog, before, log, False)
+    assert np.allclose(q_ablation, q_plays)
