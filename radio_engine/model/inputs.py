@@ -12,6 +12,18 @@ import numpy as np
 #: feedback types in one-hot order; index 0 is also what a replayed Last.fm scrobble becomes
 FEEDBACK_TYPES: tuple[str, ...] = ("play", "skip", "complete", "like", "dislike")
 FEEDBACK_INDEX = {name: i for i, name in enumerate(FEEDBACK_TYPES)}
+
+
+def feedback_indices(kinds: np.ndarray | list[str]) -> np.ndarray:
+    """int64 [n]: each feedback name (play, skip, ...) as its index into FEEDBACK_TYPES; an
+    unknown name is an error, never silently a play."""
+    names, inverse = np.unique(np.asarray(kinds).astype(str), return_inverse=True)
+    unknown = sorted(set(names.tolist()) - set(FEEDBACK_INDEX))
+    if unknown:
+        raise ValueError(f"unknown event kinds {unknown}; known: {list(FEEDBACK_TYPES)}")
+    return np.array([FEEDBACK_INDEX[n] for n in names], dtype=np.int64)[inverse.ravel()]
+
+
 #: feedback that triggers a full catalog rescore instead of a pool re-rank
 STRONG_FEEDBACK = frozenset({"skip", "like", "dislike"})
 

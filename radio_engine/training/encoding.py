@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from radio_engine.model.inputs import CONTEXT_NAMES, FEEDBACK_INDEX, context_features
+from radio_engine.model.inputs import CONTEXT_NAMES, context_features, feedback_indices
 from radio_engine.model.session_indicators import accepted_feedback
 from radio_engine.training.data import Events
 
@@ -108,7 +108,7 @@ def encode(events: Events, vocab: Vocab, feedback: bool = True) -> Encoded:
     same[1:] = user[1:] == user[:-1]
     gap[1:][same[1:]] = (ts[1:] - ts[:-1])[same[1:]]
     if feedback:
-        kinds = np.array([FEEDBACK_INDEX.get(e, 0) for e in events.event[order]], np.int64)
+        kinds = feedback_indices(events.event[order])
         accepted = accepted_events(events)[order]
     else:
         kinds, accepted = np.zeros(len(order), np.int64), np.ones(len(order), bool)

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from radio_engine.model.inputs import FEEDBACK_INDEX
+from radio_engine.model.inputs import feedback_indices
 from radio_engine.model.session_indicators import (
     NONE,
     SessionContext,
@@ -34,15 +34,6 @@ class EventColumns(Protocol):
     artist_id: np.ndarray
     ts: np.ndarray
     event: np.ndarray
-
-
-def feedback_indices(kinds: np.ndarray) -> np.ndarray:
-    """int64 [n]: each feedback name (play, skip, ...) as its index into FEEDBACK_TYPES."""
-    names, inverse = np.unique(np.asarray(kinds).astype(str), return_inverse=True)
-    unknown = sorted(set(names.tolist()) - set(FEEDBACK_INDEX))
-    if unknown:
-        raise ValueError(f"unknown event kinds {unknown}; known: {list(FEEDBACK_INDEX)}")
-    return np.array([FEEDBACK_INDEX[n] for n in names], dtype=np.int64)[inverse.ravel()]
 
 
 def _as_str(values: np.ndarray) -> np.ndarray:

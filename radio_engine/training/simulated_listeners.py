@@ -32,7 +32,7 @@ from tqdm import tqdm
 from radio_engine.audio.decode import load_audio_file
 from radio_engine.audio.features import track_features
 from radio_engine.audio.files import track_metadata
-from radio_engine.model.inputs import FEEDBACK_INDEX
+from radio_engine.model.inputs import FEEDBACK_INDEX, feedback_indices
 from radio_engine.settings import Settings
 from radio_engine.training.data import Events, load_events, write_events_csv
 from radio_engine.training.evaluate_audio import clip_file, mfcc_statistics
@@ -242,7 +242,7 @@ def listener_queries(
     in time order with their feedback (listener_replay); track_in has a row per clip id."""
     row_of = {c: i for i, c in enumerate(clip_ids.tolist())}
     rows = np.array([row_of[t] for t in events.track_id.tolist()], np.int64)
-    feedback = np.array([FEEDBACK_INDEX[e] for e in events.event.tolist()], np.int64)
+    feedback = feedback_indices(events.event)
     (q,) = replay_queries(
         model, track_in, [rows], [events.user_id], [events.ts], feedback=[feedback]
     )

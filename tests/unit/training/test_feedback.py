@@ -78,6 +78,12 @@ def test_encode_reads_feedback_and_marks_skips_and_dislikes_as_no_target() -> No
     np.testing.assert_array_equal(plain.context[:, 5:], data.context[:, 5:])
 
 
+def test_an_unknown_event_kind_is_an_error_never_silently_a_play() -> None:
+    events = _events([["play", "skipped", "like"]])
+    with pytest.raises(ValueError, match=r"unknown event kinds \['skipped'\]"):
+        encode(events, Vocab.build(events))
+
+
 def test_skipped_and_disliked_targets_never_reach_the_loss() -> None:
     """Every next event skipped or disliked: with feedback no step has a target, so no loss
     and no update; without feedback the same events train."""
