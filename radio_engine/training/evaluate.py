@@ -7,6 +7,10 @@ Protocol
 2. Warm pass (the headline HR/MRR): every method ranks the warm candidates: the model's track
    table, then the other tracks of --train. Cold targets cannot be among them and count as
    misses for every method.
+2b. Radio pass: the worker never queues a track among the listener's last `radio_window` events
+   (Settings.history_length, 50), so a radio cannot serve a target heard that recently. Here
+   each method ranks the warm candidates without those tracks, over the warm pairs whose target
+   lies outside the window (`pairs.radio`): the part of the next-track task a radio can do.
 3. Cold pass: each cold pair is ranked among the tracks first seen after training (those of
    --test that are not warm). Ranking them apart from the warm ones is deliberate: those tracks
    are exactly the ones the test period plays, so mixed with warm candidates "never played
@@ -50,12 +54,14 @@ JSON report (`--json`), one object:
 | key | meaning |
 | --- | --- |
 | k | the cut-off of every @k metric |
-| pairs.all / .warm / .cold | pairs scored; warm: target seen in training; cold: not |
+| radio_window | recent events per listener whose tracks the radio pass leaves out (Settings.history_length) |
+| pairs.all / .warm / .cold / .radio | pairs scored; warm: target seen in training; cold: not; radio: warm pairs whose target is outside the listener's recent window |
 | candidates.warm / .table / .cold / .all | warm candidates (of them in the model's table); cold-pass candidates; the full catalog (warm + cold) |
 | candidates.table_not_in_train | table tracks that never occur in --train (should be 0: see the warning) |
 | chance_hr / chance_hr_cold / chance_hr_cold_full | k / candidates.warm, k / candidates.cold and k / candidates.all: HR@k of a random ranking |
 | methods.<name>.hr / .mrr | HR@k and MRR@k over all pairs, warm pass (cold pairs are misses) |
 | methods.<name>.hr_warm / .mrr_warm | the same over warm pairs only |
+| methods.<name>.hr_radio / .mrr_radio | the radio pass: warm pairs whose target is outside the listener's recent window, recent tracks left out of the ranking |
 | methods.<name>.hr_cold / .mrr_cold | cold pairs ranked among the cold candidates (cold pass) |
 | methods.<name>.hr_cold_full / .mrr_cold_full | cold pairs ranked among all candidates, warm and cold (full-catalog cold pass) |
 | methods.<name>.next_artist_hr | share of pairs whose target's artist is among the artists of the warm top-k list |
@@ -64,6 +70,7 @@ JSON report (`--json`), one object:
 | methods.<name>.seconds | time to fit and score the method (GRU replay and ranking excluded) |
 | served_vs.<name>.hr / .mrr | served minus that method over all pairs: {diff, low, high}, low/high the 95 % interval of a paired (Poisson) bootstrap over test sessions (2,000 resamples, seeded) |
 | served_vs_cold_full.<name>.hr / .mrr | the same over the cold pairs of the full-catalog cold pass |
+| served_vs_radio.<name>.hr / .mrr | the same over the pairs of the radio pass |
 | blend.served / .served_source | weights of the served score; "manifest" or "gru-only" (what the worker serves without tuned weights) |
 | blend.baseline / .baseline_source | weights of the blend baseline; "manifest", "tuned-on-train-tail" or "given" |
 | model.dir / .version / .trained | the model evaluated |
@@ -109,7 +116,13 @@ from radio_engine.training.baselines import (
 from radio_engine.training.blend_tuning import BlendProblem, tune_blend
 from radio_engine.training.bootstrap import SessionBootstrap
 from radio_engine.training.listener_replay import catalog_vectors, replay_queries
-from radio_engine.training.pairs import EvalCatalog, EventColumns, Pairs, SessionLog
+from radio_engine.training.pairs import (
+    EvalCatalog,
+    EventColumns,
+    Pairs,
+    SessionLog,
+    recent_rows,
+)
 
 #: report order of the methods
 METHODS = (
@@ -137,29 +150,50 @@ class _Scored:
     warm: list[metrics.Ranks] = field(default_factory=list)
     cold: list[metrics.Ranks] = field(default_factory=list)
     cold_full: list[metrics.Ranks] = field(default_factory=list)
+    radio: list[metrics.Ranks] = field(default_factory=list)
     top: list[np.ndarray] = field(default_factory=list)
     seconds: float = 0.0
 
 
 @dataclass(frozen=True)
 class _Passes:
-    """How a batch of [B, N] scores is ranked: warm columns for all pairs; for cold pairs, the
-    cold columns (cold pass) and every column (full-catalog cold pass)."""
+    """How a batch of [B, N] scores is ranked: warm columns for all pairs; the warm columns but
+    each pair's recent tracks, for the warm pairs whose target is not one of them (radio pass);
+    for cold pairs, the cold columns (cold pass) and every column (full-catalog cold pass)."""
 
     n_warm: int
     k: int
     tie_order: np.ndarray
 
-    def add(self, into: _Scored, scores: np.ndarray, targets: np.ndarray, cold: np.ndarray) -> None:
+    def add(
+        self,
+        into: _Scored,
+        scores: np.ndarray,
+        targets: np.ndarray,
+        cold: np.ndarray,
+        recent: np.ndarray,
+    ) -> None:
         warm_scores = scores[:, : self.n_warm]
         into.warm.append(metrics.ranks(warm_scores, np.where(cold, -1, targets)))
         into.top.append(metrics.top_k(warm_scores, self.k, self.tie_order))
+        radio = np.flatnonzero(radio_pairs(targets, cold, recent))
+        if radio.size:
+            kept = warm_scores[radio].astype(np.float32)  # a copy: the recent tracks drop out
+            window = recent[radio]
+            b, c = np.nonzero((window >= 0) & (window < self.n_warm))
+            kept[b, window[b, c]] = -np.inf
+            into.radio.append(metrics.ranks(kept, targets[radio]))
         if cold.any() and scores.shape[1] > self.n_warm:
             cold_scores = scores[cold]
             into.cold.append(
                 metrics.ranks(cold_scores[:, self.n_warm :], targets[cold] - self.n_warm)
             )
             into.cold_full.append(metrics.ranks(cold_scores, targets[cold]))
+
+
+def radio_pairs(targets: np.ndarray, cold: np.ndarray, recent: np.ndarray) -> np.ndarray:
+    """bool [B]: warm pairs whose target is not among the listener's recent tracks [B, W]."""
+    return ~cold & ~(recent == targets[:, None]).any(axis=1)
 
 
 def _timed(into: _Scored, make: Any, *args: Any) -> np.ndarray:
@@ -217,14 +251,17 @@ def evaluate(
     id_only_model: ServingModel | None = None,
     baseline_blend: BlendWeights | None = None,
     progress: bool = False,
+    radio_window: int = 50,
 ) -> dict[str, Any]:
-    """Every method on the same test pairs; returns the report (keys in the module docstring)."""
+    """Every method on the same test pairs; returns the report (keys in the module docstring).
+    radio_window: the recent events whose tracks the worker never queues again (radio pass)."""
     t0 = time.perf_counter()
     catalog = EvalCatalog.build(model.tracks.track_ids, model.tracks.artist_ids, train, test)
     n, n_warm = catalog.size, catalog.n_warm
     train_log = SessionLog.from_events(train, catalog)
     test_log = SessionLog.from_events(test, catalog)
     pairs = Pairs.from_log(test_log, train_log)
+    recent = recent_rows(pairs, radio_window, train_log)
     spec = model.manifest.feature_spec or {}
 
     served_w, served_source = served_weights(spec)
@@ -257,7 +294,7 @@ def evaluate(
     for lo in tqdm(range(0, pairs.size, step), desc="evaluate", disable=not progress):
         sel = slice(lo, lo + step)
         prefixes = pairs.prefixes(sel)
-        targets, cold = pairs.target_rows[sel], pairs.cold[sel]
+        targets, cold, window = pairs.target_rows[sel], pairs.cold[sel], recent[sel]
         t = time.perf_counter()
         context = prefixes.session_context()
         s = session_signals(context, tables)
@@ -271,10 +308,14 @@ def evaluate(
             gru_scores[name] = _timed(
                 results[name], np.matmul, q[pairs.prev_position[sel]], track_out.T
             )
-            passes.add(results[name], gru_scores[name], targets, cold)
+            passes.add(results[name], gru_scores[name], targets, cold, window)
         for name, baseline in baselines.items():
             passes.add(
-                results[name], _timed(results[name], baseline.score, prefixes), targets, cold
+                results[name],
+                _timed(results[name], baseline.score, prefixes),
+                targets,
+                cold,
+                window,
             )
         blends = [
             ("served", gru_scores["gru"], served_w, rules_rows, served_pop),
@@ -287,7 +328,7 @@ def evaluate(
             )
         for name, gru, weights, rules, pop in blends:
             scores = _timed(results[name], blend_scores, gru, rules, *signals, pop, weights)
-            passes.add(results[name], scores, targets, cold)
+            passes.add(results[name], scores, targets, cold, window)
     for name in ("served", "served_no_gru", "blend", "id_only_served"):
         if name in results:
             results[name].seconds += signal_seconds
@@ -300,6 +341,10 @@ def evaluate(
     report["served_vs_cold_full"] = _served_differences(
         results, pairs.start[pairs.cold], k, "cold_full"
     )
+    radio = radio_pairs(pairs.target_rows, pairs.cold, recent)
+    report["pairs"]["radio"] = int(radio.sum())
+    report["radio_window"] = radio_window
+    report["served_vs_radio"] = _served_differences(results, pairs.start[radio], k, "radio")
     played = np.zeros(n, dtype=bool)
     played[train_log.rows[train_log.rows >= 0]] = True
     report["candidates"]["table_not_in_train"] = int(
@@ -337,6 +382,7 @@ def _report(
         warm = metrics.Ranks.concat(r.warm)
         cold_ranks = metrics.Ranks.concat(r.cold)
         cold_full = metrics.Ranks.concat(r.cold_full)
+        radio = metrics.Ranks.concat(r.radio)
         top = np.concatenate(r.top) if r.top else np.zeros((0, k), np.int64)
         artist_hit = (catalog.artist_codes[top] == pairs.target_artists[:, None]).any(axis=1)
         artist_hit &= pairs.target_artists >= 0
@@ -345,6 +391,8 @@ def _report(
             "mrr": metrics.mrr(warm, k),
             "hr_warm": metrics.hit_rate(warm[~cold], k),
             "mrr_warm": metrics.mrr(warm[~cold], k),
+            "hr_radio": metrics.hit_rate(radio, k),
+            "mrr_radio": metrics.mrr(radio, k),
             "hr_cold": metrics.hit_rate(cold_ranks, k),
             "mrr_cold": metrics.mrr(cold_ranks, k),
             "hr_cold_full": metrics.hit_rate(cold_full, k),
@@ -374,7 +422,7 @@ def _served_differences(
     results: dict[str, _Scored], sessions: np.ndarray, k: int, ranked: str
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Served minus every other method, HR@k and MRR@k over the pairs of one pass (`ranked`:
-    "warm", every pair; "cold_full", the cold ones), each with a 95 % interval from one paired
+    "warm", every pair; "cold_full", the cold ones; "radio", the radio pass's), each with a 95 % interval from one paired
     bootstrap over test sessions (training.bootstrap); `sessions`: each pair's session key."""
     served = metrics.Ranks.concat(getattr(results["served"], ranked))
     names = [name for name in results if name != "served"]
@@ -500,6 +548,8 @@ def format_table(report: dict[str, Any]) -> str:
         "mrr": f"MRR@{k}",
         "hr_warm": "HR warm",
         "mrr_warm": "MRR warm",
+        "hr_radio": "HR radio",
+        "mrr_radio": "MRR radio",
         "hr_cold": "HR cold",
         "mrr_cold": "MRR cold",
         "hr_cold_full": "HR c.all",
@@ -515,9 +565,16 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"{name:<14}" + "".join(cells))
     lines += [
         "",
+        "HR/MRR radio: warm pairs whose target is not among the listener's last "
+        f"{report.get('radio_window', 50)} tracks, which the radio never queues again, ranked "
+        "without those tracks.",
         "HR/MRR cold: cold pairs ranked among the new tracks only; c.all: among all candidates.",
     ]
-    for key, pairs in (("served_vs", "all pairs"), ("served_vs_cold_full", "cold pairs, c.all")):
+    for key, pairs in (
+        ("served_vs", "all pairs"),
+        ("served_vs_radio", "radio pass"),
+        ("served_vs_cold_full", "cold pairs, c.all"),
+    ):
         if not report.get(key):
             continue
         lines += [
@@ -568,6 +625,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         k=args.k,
         id_only_model=id_only,
         progress=sys.stderr.isatty(),
+        radio_window=settings.history_length,
     )
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0

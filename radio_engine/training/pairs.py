@@ -216,6 +216,32 @@ def carried_into_sessions(log: SessionLog, *before: SessionLog) -> Carried:
     return Carried(found, np.where(found, rows, NONE), np.where(found, artists, NONE))
 
 
+def recent_rows(pairs: Pairs, window: int, *before: SessionLog) -> np.ndarray:
+    """[M, window] candidate rows of each pair's listener's last `window` events before its
+    target (any feedback; -1 padding or unknown), in the `before` logs and the pairs' own log,
+    by time (ties: `before` first, then the log's order): the tracks the worker's listener
+    state remembers and never queues again (Settings.history_length)."""
+    log = pairs.log
+    logs = [*before, log]
+    users = np.concatenate([x.users for x in logs])
+    ts = np.concatenate([x.ts for x in logs])
+    source = np.repeat(np.arange(len(logs)), [x.rows.shape[0] for x in logs])
+    n = users.shape[0]
+    _, listener = np.unique(users, return_inverse=True)
+    order = np.lexsort((np.arange(n), source, ts, listener))
+    rows = np.concatenate([x.rows for x in logs])[order]
+    listener = listener[order]
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    offset = n - log.rows.shape[0]
+    target_at = position[offset + pairs.start + pairs.length]
+    back = target_at[:, None] - np.arange(window, 0, -1)[None, :]  # oldest first
+    inside = back >= 0
+    back = np.maximum(back, 0)
+    inside &= listener[back] == listener[target_at][:, None]
+    return np.where(inside, rows[back], NONE)
+
+
 @dataclass(frozen=True)
 class Prefixes:
     """A batch of session prefixes: what came before each pair's target in its session.

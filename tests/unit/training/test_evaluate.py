@@ -13,7 +13,8 @@ import torch
 from radio_engine.cli import main
 from radio_engine.model.inputs import FEEDBACK_INDEX
 from radio_engine.model.runtime import ServingModel
-from radio_engine.training.evaluate import METHODS
+from radio_engine.training.data import load_events
+from radio_engine.training.evaluate import METHODS, evaluate
 from radio_engine.training.export import export_random_model
 from radio_engine.training.listener_replay import catalog_vectors, replay_queries
 from radio_engine.training.pairs import EvalCatalog
@@ -79,7 +80,7 @@ def evaluate_json(files: dict[str, Path], capsys, *extra: str) -> dict:
 def test_report_is_well_formed_with_known_baseline_numbers(files, capsys):
     report = evaluate_json(files, capsys, "--id-only-model", str(files["model"]))
     assert report["k"] == 1
-    assert report["pairs"] == {"all": 4, "warm": 2, "cold": 2}
+    assert report["pairs"] == {"all": 4, "warm": 2, "cold": 2, "radio": 1}
     assert report["candidates"] == {
         "warm": 5,
         "table": 5,
@@ -249,3 +250,22 @@ def test_evaluation_replays_each_event_with_its_own_feedback(files, tmp_path):
     assert ablation.manifest.train_config["feedback"] is False
     q_ablation, _ = _queries(ablation, catalog, before, log, False)
     assert np.allclose(q_ablation, q_plays)
+
+
+def test_the_radio_pass_leaves_out_targets_and_candidates_the_listener_heard_recently(
+    files, capsys
+):
+    """u1's target b (a->b) was heard in training, so a radio never queues it again: only u2's
+    a->c is a radio pair; with a window of one event (a) both are, and a is never ranked."""
+    report = evaluate_json(files, capsys)
+    assert report["radio_window"] == 50
+    assert (report["pairs"]["warm"], report["pairs"]["radio"]) == (2, 1)
+    assert set(report["served_vs_radio"]) == set(report["methods"]) - {"served"}
+    model = ServingModel(files["model"])
+    one = evaluate(
+        model, load_events(files["train"]), load_events(files["test"]), k=1, radio_window=1
+    )
+    assert one["pairs"]["radio"] == 2
+    # the radio pass ranks fewer candidates per pair, so no method ranks worse there
+    for name, m in one["methods"].items():
+        assert m["mrr_radio"] >= m["mrr_warm"] - 1e-12, name

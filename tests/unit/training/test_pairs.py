@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from radio_engine.training.data import Events
-from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog
+from radio_engine.training.pairs import EvalCatalog, Pairs, SessionLog, recent_rows
 
 
 def ev(rows: list[tuple[int, str, int, str, str, int]]) -> Events:
@@ -86,3 +86,28 @@ def test_a_prefix_follows_accepted_events_and_carries_the_last_one_into_its_sess
     # without the training log nothing comes before the session
     alone = Pairs.from_log(SessionLog.from_events(test, cat)).prefixes(np.arange(2))
     assert alone.session_context().last_track.tolist()[0] == -1
+
+
+def test_recent_rows_are_the_listeners_last_events_before_each_target():
+    later = ev(
+        [
+            (0, "u1", 3, "t9", "A9", 900),
+            (0, "u1", 3, "t3", "A3", 960),
+            (0, "u2", 4, "t7", "A7", 950),
+            (0, "u2", 4, "t2", "A2", 990),
+        ]
+    )
+    cat = EvalCatalog.build(np.zeros(0, str), np.zeros(0, str), EVENTS, later)
+    before, log = SessionLog.from_events(EVENTS, cat), SessionLog.from_events(later, cat)
+    pairs = Pairs.from_log(log, before)
+    row = {t: int(cat.rows_of(np.array([t]))[0]) for t in ("t1", "t2", "t3", "t7", "t9")}
+    assert [cat.track_ids[r] for r in pairs.target_rows] == ["t3", "t2"]
+    recent = recent_rows(pairs, 5, before)
+    # u1: t3 t2 t1 t7 (time order, equal times in file order), then t9 of the test session
+    assert recent[0].tolist() == [row["t3"], row["t2"], row["t1"], row["t7"], row["t9"]]
+    # u2: padding, then t9 t1 from training and t7: another listener's events never count
+    assert recent[1].tolist() == [-1, -1, row["t9"], row["t1"], row["t7"]]
+    assert recent_rows(pairs, 2, before).tolist() == [
+        [row["t7"], row["t9"]],
+        [row["t1"], row["t7"]],
+    ]
