@@ -186,33 +186,57 @@ class Carried:
         return Carried(self.found[select], self.rows[select], self.artists[select])
 
 
+@dataclass(frozen=True)
+class _Timeline:
+    """The events of several logs in one order: by listener, then time (ties: earlier logs
+    first, then each log's own order). order [n]: concatenated-log index of each timeline
+    entry; listener [n]: its listener number; position [n]: timeline index of each
+    concatenated event; the last log's events are the concatenation's last ones."""
+
+    logs: tuple[SessionLog, ...]
+    order: np.ndarray
+    listener: np.ndarray
+    position: np.ndarray
+
+    @classmethod
+    def of(cls, log: SessionLog, *before: SessionLog) -> _Timeline:
+        logs = (*before, log)
+        users = np.concatenate([x.users for x in logs])
+        ts = np.concatenate([x.ts for x in logs])
+        source = np.repeat(np.arange(len(logs)), [x.rows.shape[0] for x in logs])
+        n = users.shape[0]
+        _, listener = np.unique(users, return_inverse=True)
+        order = np.lexsort((np.arange(n), source, ts, listener))
+        position = np.empty(n, dtype=np.int64)
+        position[order] = np.arange(n)
+        return cls(logs, order, listener[order], position)
+
+    def column(self, name: str) -> np.ndarray:
+        """A SessionLog column (rows, artists, accepted, ...) in timeline order."""
+        return np.concatenate([getattr(x, name) for x in self.logs])[self.order]
+
+    def of_last_log(self, index: np.ndarray) -> np.ndarray:
+        """Timeline index of events of the last log (indices into its own arrays)."""
+        return self.position[self.position.shape[0] - self.logs[-1].rows.shape[0] + index]
+
+
 def carried_into_sessions(log: SessionLog, *before: SessionLog) -> Carried:
     """For each session of `log`, the listener's last accepted event before its first event,
     among the `before` logs (e.g. the training events) and the log's own earlier sessions, by
     time (ties: `before` first, then the log's order)."""
-    logs = [*before, log]
-    users = np.concatenate([x.users for x in logs])
-    ts = np.concatenate([x.ts for x in logs])
-    source = np.repeat(np.arange(len(logs)), [x.rows.shape[0] for x in logs])
-    n = users.shape[0]
-    _, listener = np.unique(users, return_inverse=True)
-    order = np.lexsort((np.arange(n), source, ts, listener))
-    accepted = np.concatenate([x.accepted for x in logs])[order]
+    line = _Timeline.of(log, *before)
+    n = line.order.shape[0]
     first_of_listener = np.ones(n, dtype=bool)
-    first_of_listener[1:] = listener[order][1:] != listener[order][:-1]
+    first_of_listener[1:] = line.listener[1:] != line.listener[:-1]
     listener_start = np.maximum.accumulate(np.where(first_of_listener, np.arange(n), 0))
-    last = np.maximum.accumulate(np.where(accepted, np.arange(n), -1))
+    last = np.maximum.accumulate(np.where(line.column("accepted"), np.arange(n), -1))
     # the last accepted event strictly before each event, within the same listener
     before_it = np.concatenate([[-1], last[:-1]])
     before_it = np.where(before_it >= listener_start, before_it, -1)
-    position = np.empty(n, dtype=np.int64)
-    position[order] = np.arange(n)
-    offset = n - log.rows.shape[0]
-    at = before_it[position[offset + log.starts[:-1]]]
+    at = before_it[line.of_last_log(log.starts[:-1])]
     found = at >= 0
-    picked = order[np.maximum(at, 0)]
-    rows = np.concatenate([x.rows for x in logs])[picked]
-    artists = np.concatenate([x.artists for x in logs])[picked]
+    picked = np.maximum(at, 0)
+    rows, artists = line.column("rows")[picked], line.column("artists")[picked]
     return Carried(found, np.where(found, rows, NONE), np.where(found, artists, NONE))
 
 
@@ -221,25 +245,13 @@ def recent_rows(pairs: Pairs, window: int, *before: SessionLog) -> np.ndarray:
     target (any feedback; -1 padding or unknown), in the `before` logs and the pairs' own log,
     by time (ties: `before` first, then the log's order): the tracks the worker's listener
     state remembers and never queues again (Settings.history_length)."""
-    log = pairs.log
-    logs = [*before, log]
-    users = np.concatenate([x.users for x in logs])
-    ts = np.concatenate([x.ts for x in logs])
-    source = np.repeat(np.arange(len(logs)), [x.rows.shape[0] for x in logs])
-    n = users.shape[0]
-    _, listener = np.unique(users, return_inverse=True)
-    order = np.lexsort((np.arange(n), source, ts, listener))
-    rows = np.concatenate([x.rows for x in logs])[order]
-    listener = listener[order]
-    position = np.empty(n, dtype=np.int64)
-    position[order] = np.arange(n)
-    offset = n - log.rows.shape[0]
-    target_at = position[offset + pairs.start + pairs.length]
+    line = _Timeline.of(pairs.log, *before)
+    target_at = line.of_last_log(pairs.start + pairs.length)
     back = target_at[:, None] - np.arange(window, 0, -1)[None, :]  # oldest first
     inside = back >= 0
     back = np.maximum(back, 0)
-    inside &= listener[back] == listener[target_at][:, None]
-    return np.where(inside, rows[back], NONE)
+    inside &= line.listener[back] == line.listener[target_at][:, None]
+    return np.where(inside, line.column("rows")[back], NONE)
 
 
 @dataclass(frozen=True)
