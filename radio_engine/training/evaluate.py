@@ -422,8 +422,9 @@ def _served_differences(
     results: dict[str, _Scored], sessions: np.ndarray, k: int, ranked: str
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Served minus every other method, HR@k and MRR@k over the pairs of one pass (`ranked`:
-    "warm", every pair; "cold_full", the cold ones; "radio", the radio pass's), each with a 95 % interval from one paired
-    bootstrap over test sessions (training.bootstrap); `sessions`: each pair's session key."""
+    "warm", every pair; "cold_full", the cold ones; "radio", the radio pass's), each with a 95 %
+    interval from one paired bootstrap over test sessions (training.bootstrap); `sessions`:
+    each pair's session key."""
     served = metrics.Ranks.concat(getattr(results["served"], ranked))
     names = [name for name in results if name != "served"]
     if served.size == 0:
@@ -565,8 +566,8 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"{name:<14}" + "".join(cells))
     lines += [
         "",
-        "HR/MRR radio: warm pairs whose target is not among the listener's last "
-        f"{report.get('radio_window', 50)} tracks, which the radio never queues again, ranked "
+        "HR/MRR radio: warm pairs whose target is not among the tracks of the listener's last "
+        f"{report.get('radio_window', 50)} events, which the radio never queues again, ranked "
         "without those tracks.",
         "HR/MRR cold: cold pairs ranked among the new tracks only; c.all: among all candidates.",
     ]
