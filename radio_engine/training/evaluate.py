@@ -174,21 +174,39 @@ class _Passes:
         recent: np.ndarray,
     ) -> None:
         warm_scores = scores[:, : self.n_warm]
-        into.warm.append(metrics.ranks(warm_scores, np.where(cold, -1, targets)))
+        warm = metrics.ranks(warm_scores, np.where(cold, -1, targets))
+        into.warm.append(warm)
         into.top.append(metrics.top_k(warm_scores, self.k, self.tie_order))
         radio = np.flatnonzero(radio_pairs(targets, cold, recent))
         if radio.size:
-            kept = warm_scores[radio].astype(np.float32)  # a copy: the recent tracks drop out
-            window = recent[radio]
-            b, c = np.nonzero((window >= 0) & (window < self.n_warm))
-            kept[b, window[b, c]] = -np.inf
-            into.radio.append(metrics.ranks(kept, targets[radio]))
+            into.radio.append(
+                _without_recent(warm[radio], warm_scores, radio, targets[radio], recent[radio])
+            )
         if cold.any() and scores.shape[1] > self.n_warm:
             cold_scores = scores[cold]
             into.cold.append(
                 metrics.ranks(cold_scores[:, self.n_warm :], targets[cold] - self.n_warm)
             )
             into.cold_full.append(metrics.ranks(cold_scores, targets[cold]))
+
+
+def _without_recent(
+    ranks: metrics.Ranks,
+    scores: np.ndarray,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    recent: np.ndarray,
+) -> metrics.Ranks:
+    """The warm-pass ranks of these rows' targets once each row's recent tracks (each counted
+    once, none of them the target) leave the ranking: minus those that outrank or tie it."""
+    window = np.sort(recent, axis=1)
+    keep = (window >= 0) & (window < scores.shape[1])
+    keep[:, 1:] &= window[:, 1:] != window[:, :-1]
+    values = scores[rows[:, None], np.where(keep, window, 0)]
+    target = scores[rows, targets][:, None]
+    higher = ((values > target) & keep).sum(axis=1)
+    at_least = ((values >= target) & keep).sum(axis=1)
+    return metrics.Ranks(ranks.best - higher, ranks.worst - at_least)
 
 
 def radio_pairs(targets: np.ndarray, cold: np.ndarray, recent: np.ndarray) -> np.ndarray:
