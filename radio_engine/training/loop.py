@@ -198,8 +198,8 @@ def fit(
     """Train a fresh model for config.epochs, validating after each; returns (model, epochs run).
 
     With `valid`, the epoch with the best validation HR@k (config.choice_key) is kept.
-    `deadline` (monotonic seconds, opt-in) is only looked at between epochs. config.feedback=False: the ablation,
-    every event a play and a target (encode())."""
+    `deadline` (monotonic seconds, opt-in) is only looked at between epochs.
+    config.feedback=False: the ablation, every event a play and a target (encode())."""
     model, opt = new_model(vocab, config, events)
     data = encode(events, vocab, config.feedback)
     best_state, best_hr = None, -1.0
