@@ -103,6 +103,8 @@ class TrainConfig:
         return cls(**{k: v for k, v in given.items() if v is not None})
 
     def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, not {self.epochs}")
         if self.artist_init not in ARTIST_INITS:
             raise ValueError(f"artist_init must be one of {ARTIST_INITS}, not {self.artist_init!r}")
 

@@ -87,7 +87,7 @@ def ablation_report(
     pair_users = np.zeros(0, str)
     for name, feedback in VARIANTS.items():
         config = TrainConfig(epochs=epochs, seed=seed, feedback=feedback)
-        model, _ = fit(train, vocab, config, progress=progress, phase=name)
+        model = fit(train, vocab, config, progress=progress, phase=name).model
         pairs = ValidationPairs.build(train, test, vocab, feedback)
         pair_users = test.user_id[pairs.target_event]
         user_row = np.searchsorted(users, pair_users)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -184,6 +185,16 @@ def _backward(
     return loss.item()
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """What `fit` trained: the model at its kept epoch, the epochs it ran, and with validation
+    the kept epoch's log entry (best config.choice_key; None without validation: the last)."""
+
+    model: ListenerModel
+    epochs_run: int
+    kept: dict[str, Any] | None
+
+
 def fit(
     events: Events,
     vocab: Vocab,
@@ -194,15 +205,15 @@ def fit(
     valid: ValidationPairs | None = None,
     log: list[dict[str, Any]] | None = None,
     phase: str = "train",
-) -> tuple[ListenerModel, int]:
-    """Train a fresh model for config.epochs, validating after each; returns (model, epochs run).
+) -> Fitted:
+    """Train a fresh model for config.epochs, validating after each (see Fitted).
 
     With `valid`, the epoch with the best validation HR@k (config.choice_key) is kept.
     `deadline` (monotonic seconds, opt-in) is only looked at between epochs.
     config.feedback=False: the ablation, every event a play and a target (encode())."""
     model, opt = new_model(vocab, config, events)
     data = encode(events, vocab, config.feedback)
-    best_state, best_hr = None, -1.0
+    best_state, best_hr, kept = None, -1.0, None
     fit_started = time.monotonic()
     ran = 0
     for epoch in range(config.epochs):
@@ -227,6 +238,7 @@ def fit(
                     entry[config.choice_key],
                     {k: v.clone() for k, v in model.state_dict().items()},
                 )
+                kept = entry
         if config.indicators_in_loss:
             entry["session_weights"] = [round(float(w), 3) for w in model.session_weights.detach()]
         entry["seconds"] = time.monotonic() - started  # with validation
@@ -239,7 +251,7 @@ def fit(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return model.eval(), ran
+    return Fitted(model.eval(), ran, kept)
 
 
 def _print_epoch(phase: str, entry: dict[str, Any], epochs: int, fit_started: float) -> None:

@@ -126,7 +126,7 @@ def train(inputs: TrainInputs, config: TrainConfig) -> Path:
         flush=True,
     )
     history: list[dict[str, Any]] = []
-    model, ran = fit(
+    phase1 = fit(
         train_part,
         vocab,
         config,
@@ -136,8 +136,10 @@ def train(inputs: TrainInputs, config: TrainConfig) -> Path:
         log=history,
         phase="phase 1",
     )
-    clock.note("phase 1 (epoch choice)", ran, config.epochs)
-    best = max(history, key=lambda e: e.get(config.choice_key, -1))
+    clock.note("phase 1 (epoch choice)", phase1.epochs_run, config.epochs)
+    model, best = phase1.model, phase1.kept
+    if best is None:  # a validated fit of at least one epoch always keeps one
+        raise RuntimeError("phase 1 kept no epoch (config.epochs must be at least 1)")
 
     # the served blend, tuned on the same validation split with the phase-1 model
     blend = _tune_blend(
@@ -151,7 +153,7 @@ def train(inputs: TrainInputs, config: TrainConfig) -> Path:
     )
     refit_events = train_part if inputs.valid else events
     full_vocab = vocab if inputs.valid else Vocab.build(events, clips.track_audio)
-    final, ran = fit(
+    refit = fit(
         refit_events,
         full_vocab,
         config.replace(
@@ -161,6 +163,7 @@ def train(inputs: TrainInputs, config: TrainConfig) -> Path:
         deadline=clock.deadline,
         phase="phase 2",
     )
+    final, ran = refit.model, refit.epochs_run
     clock.note("phase 2 (refit)", ran, final_epochs)
 
     # the model directory: ONNX parts and tables, sequential rules, report

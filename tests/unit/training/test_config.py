@@ -38,6 +38,8 @@ def test_the_command_line_builds_the_config() -> None:
     assert config.choice_key == "valid_hr" and TrainConfig().choice_key == "valid_gru_hr"
     with pytest.raises(ValueError, match="artist_init"):
         TrainConfig(artist_init="svd")
+    with pytest.raises(ValueError, match="epochs must be at least 1, not 0"):
+        TrainConfig(epochs=0)
 
 
 def test_the_config_is_frozen() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,9 +21,10 @@ from radio_engine.training.config import TrainConfig
 from radio_engine.training.data import Events, load_events, split_last_days, write_events_csv
 from radio_engine.training.encoding import Vocab, encode
 from radio_engine.training.export import export_model, export_with_vocab
-from radio_engine.training.loop import new_model, train_epoch
+from radio_engine.training.loop import fit, new_model, train_epoch
 from radio_engine.training.model import ListenerModel, reset_slots
 from radio_engine.training.train import run
+from radio_engine.training.validation import ValidationPairs, validate
 
 EVENTS_CSV = Settings().data_path / "30music" / "events.csv"
 
@@ -147,6 +149,31 @@ def test_encode_orders_each_listener_by_time_keeping_file_order_for_ties() -> No
     data = encode(events, vocab)
     order = [events.track_id[data.order[u]].tolist() for u in data.users]
     assert order == [["b", "a", "d"], ["c"]]
+
+
+def test_fit_keeps_the_best_validated_epoch_and_says_which(tmp_path: Path) -> None:
+    rows = EVENTS_CSV.read_text().splitlines()
+    events = load_events(write_text(tmp_path / "small.csv", rows[:3001]))
+    train, valid = split_last_days(events, 1.0)
+    vocab = Vocab.build(train)
+    config = TrainConfig(epochs=3, seed=4, threads=1, negatives=64, batch=16)
+    log: list[dict[str, Any]] = []
+    pairs = ValidationPairs.build(train, valid, vocab)
+    fitted = fit(train, vocab, config, progress=False, valid=pairs, log=log)
+    assert fitted.epochs_run == 3 and len(log) == 3
+    scores = [entry[config.choice_key] for entry in log]
+    assert fitted.kept is log[scores.index(max(scores))]
+    # the model handed back is the kept epoch's: validating it again gives that epoch's figure
+    again = validate(fitted.model, pairs, vocab, config.k)
+    assert again["gru_hr"] == pytest.approx(fitted.kept["valid_gru_hr"])
+    # without validation nothing is chosen: the last epoch's model, no kept entry
+    plain = fit(train, vocab, config.replace(epochs=1), progress=False)
+    assert plain.epochs_run == 1 and plain.kept is None
+
+
+def write_text(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def test_a_short_real_training_run_exports_a_servable_model(tmp_path: Path) -> None:
