@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid", help="validation events CSV (default: split off the last day)")
     p.add_argument(
         "--epochs",
-        type=int,
+        type=_at_least_one,
         default=TrainConfig.epochs,
         help="validated epochs; the refit runs as many as the best one",
     )
@@ -235,6 +235,17 @@ def show_settings(args: argparse.Namespace, settings: Settings) -> int:
         marker = "" if current == default else f"  [now {current}]"
         print(f"{env:<{width}}  {kind:<5}  {default:<28}  {doc}{marker}")
     return 0
+
+
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse shows the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _resolve(target: str) -> Callable[[argparse.Namespace, Settings], int]:

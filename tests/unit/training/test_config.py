@@ -42,6 +42,18 @@ def test_the_command_line_builds_the_config() -> None:
         TrainConfig(epochs=0)
 
 
+def test_the_command_line_refuses_epochs_below_one_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for value, message in (("0", "must be at least 1, not 0"), ("x", "not a whole number: 'x'")):
+        with pytest.raises(SystemExit) as stopped:
+            build_parser().parse_args(
+                ["train", "--events", "e.csv", "--out", "m", "--epochs", value]
+            )
+        assert stopped.value.code == 2
+        assert f"argument --epochs: {message}" in capsys.readouterr().err
+
+
 def test_the_config_is_frozen() -> None:
     config = TrainConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
