@@ -207,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: train GRUs with and without feedback on each listener's earlier "
         "sessions, compare them on the later ones (no --model)",
     )
-    p.add_argument("--epochs", type=int, default=6, help="--feedback-ablation: epochs per GRU")
+    p.add_argument(
+        "--epochs", type=_at_least_one, default=6, help="--feedback-ablation: epochs per GRU"
+    )
     p.add_argument("--seed", type=int, default=7, help="--feedback-ablation: training seed")
 
     p = command("verify", "crash workers while events flow, then prove none was lost or doubled")
