@@ -12,18 +12,30 @@ every `finally` and `except KeyboardInterrupt` runs) and then either
   signals are noted and ignored, so a second Ctrl-C cannot cut short the code that stops those
   processes (that code bounds itself: SIGTERM, wait, SIGKILL).
 
+A signal that arrives while a C library runs one of our Python callbacks (soundfile's virtual
+I/O through cffi, while audio is encoded) would raise StopRequested where cffi prints and drops
+it, and the stop would be lost; such a signal is delivered again to the main thread a moment
+later, once the callback has returned.
+
 The exit code of a command stopped this way is 128 + the signal (130 for SIGINT, 143 for
 SIGTERM), as a shell reports a process the signal ended.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import signal
 import sys
 import threading
 from types import FrameType
+
+#: (module file name, function name prefix) of Python callbacks that C code calls and whose
+#: exceptions it swallows: soundfile's virtual-I/O callbacks (cffi)
+FOREIGN_CALLBACKS = (("soundfile.py", "vio_"),)
+#: seconds before a signal that arrived inside such a callback is delivered again
+REDELIVER_AFTER_S = 0.02
 
 #: the signals that ask a command to stop
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -73,6 +85,17 @@ def exit_after(seconds: float, code: int, message: str) -> threading.Timer:
     return timer
 
 
+def in_foreign_callback(frame: FrameType | None) -> bool:
+    """Whether `frame`, or a frame that called it, is a FOREIGN_CALLBACKS function."""
+    while frame is not None:
+        code = frame.f_code
+        for file_name, prefix in FOREIGN_CALLBACKS:
+            if code.co_filename.endswith(file_name) and code.co_name.startswith(prefix):
+                return True
+        frame = frame.f_back
+    return False
+
+
 class StopSignals:
     """The stop policy of one command (module docstring): install(), then let it run."""
 
@@ -88,7 +111,13 @@ class StopSignals:
             signal.signal(signum, self.handle)
 
     def handle(self, signum: int, frame: FrameType | None = None) -> None:
-        """The signal handler: the first signal raises StopRequested (see `begin`)."""
+        """The signal handler: the first signal raises StopRequested (see `begin`); inside a
+        callback whose exceptions C code would swallow, the signal comes again a moment later."""
+        if in_foreign_callback(frame):
+            redeliver = threading.Timer(REDELIVER_AFTER_S, _thread.interrupt_main, (signum,))
+            redeliver.daemon = True
+            redeliver.start()
+            return
         if self.begin(signum):
             raise StopRequested(signum)
 

@@ -132,3 +132,29 @@ def test_an_exception_from_the_cleanup_a_stop_started_still_ends_as_that_stop(
     monkeypatch.setattr(cli, "_resolve", lambda _: broken)
     with pytest.raises(ValueError, match="a bug"):
         cli.main(["tail", "--listener", "x"])
+
+
+#: a signal that lands inside soundfile's cffi callback (a real frame of a function named and
+#: filed as soundfile's vio_tell): raised there, cffi would print and drop the StopRequested
+IN_CALLBACK = """
+import signal, sys, time
+from radio_engine.lifecycle import StopSignals
+StopSignals("toy", 5.0).install()
+space = {}
+source = "import sys\\ndef vio_tell(handler):\\n    handler(15, sys._getframe())\\n"
+exec(compile(source, "/venv/site-packages/soundfile.py", "exec"), space)
+space["vio_tell"](signal.getsignal(signal.SIGTERM))
+print("returned from the callback", flush=True)
+try:
+    time.sleep(5)
+    print("the stop was lost", flush=True)
+except KeyboardInterrupt as exc:
+    print(f"stopped by {exc.signum}", flush=True)
+"""
+
+
+def test_a_signal_inside_a_c_librarys_callback_is_delivered_again_once_it_returns() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", IN_CALLBACK], capture_output=True, text=True, timeout=30
+    )
+    assert done.stdout == "returned from the callback\nstopped by 15\n", done.stderr
