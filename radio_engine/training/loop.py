@@ -213,7 +213,8 @@ def fit(
     config.feedback=False: the ablation, every event a play and a target (encode())."""
     model, opt = new_model(vocab, config, events)
     data = encode(events, vocab, config.feedback)
-    best_state, best_hr, kept = None, -1.0, None
+    best_state: dict[str, torch.Tensor] | None = None
+    kept: dict[str, Any] | None = None
     fit_started = time.monotonic()
     ran = 0
     for epoch in range(config.epochs):
@@ -233,11 +234,8 @@ def fit(
         if valid is not None:
             scores = validate(model, valid, vocab, config.k)
             entry.update({f"valid_{name}": v for name, v in scores.items() if name != "pairs"})
-            if entry[config.choice_key] > best_hr:
-                best_hr, best_state = (
-                    entry[config.choice_key],
-                    {k: v.clone() for k, v in model.state_dict().items()},
-                )
+            if kept is None or entry[config.choice_key] > kept[config.choice_key]:
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
                 kept = entry
         if config.indicators_in_loss:
             entry["session_weights"] = [round(float(w), 3) for w in model.session_weights.detach()]
